@@ -1,0 +1,21 @@
+"""Typed errors whose messages are written for the people who will read them.
+
+The UI and the API show `str(error)` to clinicians and data scientists, so every
+message names the problem in plain words and never carries patient identifiers.
+"""
+
+
+class LesionLensError(ValueError):
+    """Base class: a problem with the user's input, not a bug in the program."""
+
+
+class ImageLoadError(LesionLensError):
+    """An image or DICOM file could not be read (bad bytes, too large, unsupported)."""
+
+
+class DatasetError(LesionLensError):
+    """A dataset spec, folder or CSV is wrong (missing files, unknown labels, bad rows)."""
+
+
+class BundleError(LesionLensError):
+    """A model bundle folder is missing, damaged, or from an incompatible version."""
