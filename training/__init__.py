@@ -1,0 +1,1 @@
+"""Training pipeline: each stage is a CLI command that writes an artifact the next one reads."""

@@ -1,0 +1,62 @@
+"""`python -m training <command> ...`: every training stage as one CLI.
+
+Each command lives in its own module exposing `add_arguments(parser)` and
+`run(args) -> int`; modules are imported lazily so `datasets describe` does
+not pay TensorFlow's import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from pipeline.errors import LesionLensError
+
+# command name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "datasets": ("training.cmd_datasets", "describe a dataset spec"),
+    "synth": ("training.cmd_synth", "write a synthetic ultrasound cohort"),
+    "train": ("training.cmd_train", "train segmentation + classification, write a bundle"),
+    "cv": ("training.cmd_cv", "k-fold cross-validation with out-of-fold predictions"),
+    "tune": ("training.cmd_tune", "hyperparameter search by cross-validation"),
+    "evaluate": ("training.cmd_evaluate", "evaluate a bundle on a dataset, write a report"),
+    "predict": ("training.cmd_predict", "predict images, one JSON line each"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    if argv and argv[0] in COMMANDS:  # import only the command asked for
+        names = [argv[0]]
+    else:
+        names = list(COMMANDS)
+    modules = {}
+    for name in COMMANDS:
+        module_name, help_text = COMMANDS[name]
+        p = sub.add_parser(name, help=help_text)
+        if name in names:
+            try:
+                modules[name] = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name != module_name:
+                    raise
+                continue
+            modules[name].add_arguments(p)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    module = modules.get(args.command)
+    if module is None:
+        parser.error(f"command {args.command!r} is not available in this build")
+    try:
+        return int(module.run(args) or 0)
+    except LesionLensError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
