@@ -1,0 +1,75 @@
+"""Benign/malignant classifier on the lesion region.
+
+Input: a crop around the (predicted) lesion box with a context margin, two
+channels — the standardised image and the lesion mask — because the lesion
+border carries much of the diagnosis (DESIGN.md). Output: one logit for
+P(malignant); calibration (temperature) is applied by the predictor.
+
+`backbone="small_resnet"` is ours and trains from scratch on a CPU; any
+`keras.applications` name (e.g. "EfficientNetB0", "ResNet50", "MobileNetV3Small")
+can be used instead, with ImageNet weights read from a local file
+(`pretrained_weights`): nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import keras
+from keras import layers
+
+from pipeline.models.blocks import conv_block
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    input_size: int = 96
+    base_filters: int = 24
+    stages: int = 4
+    block: str = "residual"
+    norm: str = "batch"
+    dropout: float = 0.3
+    backbone: str = "small_resnet"  # or a keras.applications class name
+    pretrained_weights: str | None = None  # local .h5/.weights.h5 path for keras.applications
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _small_resnet(x, spec: ClassifierSpec):
+    x = layers.Conv2D(spec.base_filters, 3, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x) if spec.norm == "batch" else x
+    x = layers.Activation("relu")(x)
+    for stage in range(spec.stages):
+        filters = spec.base_filters * 2**stage
+        x = conv_block(x, filters, block=spec.block, norm=spec.norm, strides=1 if stage == 0 else 2)
+    return x
+
+
+def _applications_backbone(x, spec: ClassifierSpec):
+    """Wrap a keras.applications network; the 2 input channels become 3
+    (image, mask, image) so ImageNet first-layer filters still see texture."""
+    try:
+        constructor = getattr(keras.applications, spec.backbone)
+    except AttributeError as exc:
+        raise ValueError(f"unknown backbone {spec.backbone!r} (not in keras.applications)") from exc
+    image = x[..., 0:1]
+    mask = x[..., 1:2]
+    three = layers.Concatenate()([image, mask, image])
+    net = constructor(include_top=False, weights=None, input_shape=(spec.input_size, spec.input_size, 3))
+    if spec.pretrained_weights:
+        net.load_weights(spec.pretrained_weights, skip_mismatch=True)
+    return net(three)
+
+
+def build_classifier(spec: ClassifierSpec) -> keras.Model:
+    inputs = keras.Input((spec.input_size, spec.input_size, 2), name="region")
+    if spec.backbone == "small_resnet":
+        features = _small_resnet(inputs, spec)
+    else:
+        features = _applications_backbone(inputs, spec)
+    x = layers.GlobalAveragePooling2D()(features)
+    if spec.dropout:
+        x = layers.Dropout(spec.dropout)(x)
+    logit = layers.Dense(1, dtype="float32", name="malignant_logit")(x)
+    return keras.Model(inputs, logit, name="lesion_classifier")

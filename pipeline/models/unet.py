@@ -1,0 +1,60 @@
+"""A compact, configurable U-Net for lesion segmentation on a 2-core CPU.
+
+Width and depth are the main speed levers (FLOPs grow with base_filters^2);
+the defaults were chosen by measuring throughput on this class of machine
+(see bench/ and the README), not copied from GPU papers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import keras
+from keras import layers
+
+from pipeline.models.blocks import attention_gate, conv_block
+
+
+@dataclass(frozen=True)
+class UNetSpec:
+    input_size: int = 128
+    base_filters: int = 16
+    depth: int = 4  # number of down-sampling steps
+    block: str = "residual"  # plain | residual | separable
+    norm: str = "batch"  # batch | group | none
+    attention: bool = False
+    dropout: float = 0.1  # at the bottleneck
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_unet(spec: UNetSpec) -> keras.Model:
+    """Image (S x S x 1, standardised) -> lesion logits (S x S x 1).
+
+    The model returns logits, not probabilities: the losses are numerically
+    stabler on logits and the predictor applies the sigmoid itself.
+    """
+    if spec.input_size % (2**spec.depth):
+        raise ValueError(f"input_size {spec.input_size} must be divisible by 2**depth={2**spec.depth}")
+    inputs = keras.Input((spec.input_size, spec.input_size, 1), name="image")
+    x = inputs
+    skips = []
+    for level in range(spec.depth):
+        x = conv_block(x, spec.base_filters * 2**level, block=spec.block, norm=spec.norm)
+        skips.append(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = conv_block(x, spec.base_filters * 2**spec.depth, block=spec.block, norm=spec.norm)
+    if spec.dropout:
+        x = layers.SpatialDropout2D(spec.dropout)(x)
+    for level in reversed(range(spec.depth)):
+        filters = spec.base_filters * 2**level
+        x = layers.UpSampling2D(2, interpolation="bilinear")(x)
+        x = layers.Conv2D(filters, 1, padding="same")(x)
+        skip = skips[level]
+        if spec.attention:
+            skip = attention_gate(skip, x, max(filters // 2, 4))
+        x = layers.Concatenate()([x, skip])
+        x = conv_block(x, filters, block=spec.block, norm=spec.norm)
+    logits = layers.Conv2D(1, 1, padding="same", dtype="float32", name="lesion_logits")(x)
+    return keras.Model(inputs, logits, name="unet")

@@ -1,0 +1,121 @@
+"""Typed training configuration, readable from YAML and recorded in every run.
+
+A config file only needs the keys it changes: everything else keeps the
+documented defaults below, which are the project's best-known BUS-BRA recipe
+on a 2-core CPU (see README "Training recipe").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.augment import AugmentConfig
+from pipeline.errors import LesionLensError
+
+
+@dataclass(frozen=True)
+class SegModelConfig:
+    input_size: int = 160
+    base_filters: int = 16
+    depth: int = 4
+    block: str = "separable"
+    norm: str = "batch"
+    attention: bool = False
+    dropout: float = 0.1
+
+
+@dataclass(frozen=True)
+class ClsModelConfig:
+    input_size: int = 96
+    base_filters: int = 24
+    stages: int = 4
+    block: str = "residual"
+    norm: str = "batch"
+    dropout: float = 0.3
+    backbone: str = "small_resnet"
+    pretrained_weights: str | None = None
+
+
+@dataclass(frozen=True)
+class SegTrainConfig:
+    model: SegModelConfig = field(default_factory=SegModelConfig)
+    epochs: int = 25
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    bce_weight: float = 1.0  # loss = soft Dice + bce_weight * BCE
+    focal: bool = False
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    init_weights: str | None = None  # transfer: start from another bundle's seg model
+
+
+@dataclass(frozen=True)
+class ClsTrainConfig:
+    model: ClsModelConfig = field(default_factory=ClsModelConfig)
+    epochs: int = 25
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    margin: float = 0.3
+    mask_jitter: float = 1.0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    init_weights: str | None = None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 0
+    work_max_side: int = 256  # images are first downscaled to this longest side
+    val_fraction: float = 0.15
+    min_lesion_fraction: float = 0.0005  # predicted masks smaller than this fraction = no lesion
+    tta_flip: bool = True
+    seg: SegTrainConfig = field(default_factory=SegTrainConfig)
+    cls: ClsTrainConfig = field(default_factory=ClsTrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build(cls, data: dict[str, Any], where: str):
+    if not isinstance(data, dict):
+        raise LesionLensError(f"config section {where or 'root'} must be a mapping")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise LesionLensError(f"unknown config keys in {where or 'root'}: {', '.join(sorted(unknown))}")
+    kwargs = {}
+    for name, value in data.items():
+        f = known[name]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _build(type(default), value, f"{where}.{name}".strip("."))
+        elif isinstance(default, tuple) and isinstance(value, list):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    return _build(TrainConfig, data or {}, "")
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    data: dict[str, Any] = {}
+    if path:
+        path = Path(path)
+        if not path.is_file():
+            raise LesionLensError(f"config file not found: {path}")
+        data = yaml.safe_load(path.read_text()) or {}
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return config_from_dict(data)

@@ -1,0 +1,101 @@
+"""Cross-validation loop and its summary (mean ± sd over folds, and pooled)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.types import Case
+from training.config import TrainConfig
+from training.evaluation import metrics_json, predict_cases
+
+log = logging.getLogger(__name__)
+HEADLINE = (("segmentation", "dice"), ("segmentation", "iou"), ("classification", "auc"),
+            ("classification", "sensitivity"), ("classification", "specificity"), ("classification", "ece"))
+
+
+def inner_split(cases: list[Case], fraction: float, seed: int) -> tuple[list[Case], list[Case]]:
+    from pipeline import splits
+
+    split = splits.train_val_test_split(cases, val_fraction=fraction, test_fraction=0.0, seed=seed)
+    return split_lists(cases, split)
+
+
+def split_lists(cases, split):
+    """Accept either index lists or Case lists from pipeline.splits."""
+    train, val = split[0], split[1]
+    if train and not isinstance(train[0], Case):
+        train, val = [cases[i] for i in train], [cases[i] for i in val]
+    return list(train), list(val)
+
+
+def run_fold(k, cases, folds, cfg, out, spec, n_boot) -> dict[str, Any]:
+    from training.run import train_bundle
+
+    fold_dir = out / f"fold_{k}"
+    done = fold_dir / "fold_metrics.json"
+    if done.exists():
+        log.info("fold %d already done", k)
+        return json.loads(done.read_text())
+    test = [c for c, f in zip(cases, folds) if f == k]
+    rest = [c for c, f in zip(cases, folds) if f != k]
+    train, val = inner_split(rest, cfg.val_fraction, cfg.seed)
+    started = time.time()
+    trained = train_bundle(train, val, cfg, fold_dir, name=f"{out.name}-fold{k}", dataset_spec=spec,
+                           split={"kind": "cv", "fold": k, "n_test": len(test)})
+    df = predict_cases(trained.predictor, test, desc=f"fold {k} held-out")
+    df.to_csv(fold_dir / "predictions.csv", index=False)
+    threshold = trained.card["thresholds"]["malignant"]
+    metrics = metrics_json(trained.card["name"], spec, df, threshold, n_boot)
+    metrics["fold"] = k
+    metrics["minutes"] = round((time.time() - started) / 60, 1)
+    metrics["temperature"] = trained.card["calibration"]["temperature"]
+    tmp = done.with_suffix(".tmp")
+    tmp.write_text(json.dumps(metrics, indent=2))
+    tmp.replace(done)
+    log.info("fold %d: dice=%.3f auc=%.3f (%.1f min)", k, metrics["segmentation"]["dice"] or float("nan"),
+             metrics["classification"]["auc"] or float("nan"), metrics["minutes"])
+    return metrics
+
+
+def summarise(out: Path, spec: str, fold_metrics: list[dict], n_boot: int) -> dict[str, Any]:
+    table: dict[str, Any] = {}
+    for section, key in HEADLINE:
+        values = [m[section][key] for m in fold_metrics if m[section].get(key) is not None]
+        if values:
+            table[f"{section}.{key}"] = {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+                                         "folds": [round(v, 4) for v in values]}
+    frames = [pd.read_csv(out / f"fold_{m['fold']}" / "predictions.csv") for m in fold_metrics]
+    pooled = None
+    if frames:
+        oof = pd.concat(frames, ignore_index=True)
+        oof.to_csv(out / "oof_predictions.csv", index=False)
+        # pooled metrics at each fold's own threshold are not comparable; use the median threshold
+        threshold = float(np.median([m["classification"]["threshold"] for m in fold_metrics]))
+        pooled = metrics_json(out.name, spec, oof, threshold, n_boot)
+    summary = {"dataset": spec, "folds_done": [m["fold"] for m in fold_metrics], "table": table, "pooled": pooled,
+               "minutes": [m["minutes"] for m in fold_metrics], "per_fold": fold_metrics}
+    (out / "cv_summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def run_cv(cases, folds, cfg: TrainConfig, out: Path, spec: str, only=None, n_boot: int = 1000) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    (out / "folds.json").write_text(json.dumps({c.case_id: f for c, f in zip(cases, folds)}))
+    results = []
+    for k in sorted(set(folds)):
+        if only and k not in only:
+            done = out / f"fold_{k}" / "fold_metrics.json"
+            if done.exists():
+                results.append(json.loads(done.read_text()))
+            continue
+        results.append(run_fold(k, cases, folds, cfg, out, spec, n_boot))
+        summarise(out, spec, results, n_boot)
+    return summarise(out, spec, results, n_boot)
