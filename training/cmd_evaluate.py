@@ -1,0 +1,74 @@
+"""`python -m training evaluate`: score a bundle on a dataset and write a report.
+
+Writes predictions.csv (every case), metrics.json (fixed keys, see README) and
+figures: overlays of the best, median and worst segmentations, confusion
+matrix, ROC, PR and calibration.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.datasets import load_cases, load_mask, read_gray
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--model", required=True, help="bundle folder")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--out", required=True, help="report folder")
+    p.add_argument("--limit", type=int, help="evaluate only the first N cases (quick checks)")
+    p.add_argument("--n-boot", type=int, default=1000)
+
+
+def _overlays(predictor, cases, df, out: Path) -> Path | None:
+    lesion = df[df["truth_has_lesion"]].sort_values("dice", ascending=False)
+    if lesion.empty:
+        return None
+    n = len(lesion)
+    picks = {"best": lesion.iloc[:3], "median": lesion.iloc[max(n // 2 - 1, 0) : n // 2 + 2], "worst": lesion.iloc[-3:]}
+    by_id = {c.case_id: c for c in cases}
+    panels = []
+    for kind, rows in picks.items():
+        for _, row in rows.iterrows():
+            case = by_id[row["case_id"]]
+            gray = read_gray(case.image_path)
+            pred = predictor.predict_gray(gray)
+            panels.append((f"{kind}: Dice {row['dice']:.2f}, P(malig) {row['probability']:.2f} ({row['true_label']})",
+                           gray, pred.mask, load_mask(case)))
+    from training.figures import overlay_grid
+
+    return overlay_grid(panels, out / "overlays.png")
+
+
+def run(args) -> int:
+    from pipeline.predictor import Predictor
+    from training import figures
+    from training.evaluation import metrics_json, predict_cases
+
+    predictor = Predictor(args.model)
+    cases = load_cases(args.dataset)[: args.limit] if args.limit else load_cases(args.dataset)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    df = predict_cases(predictor, cases, desc="evaluating")
+    df.to_csv(out / "predictions.csv", index=False)
+    threshold = predictor.settings.malignant_threshold
+    metrics = metrics_json(predictor.name, args.dataset, df, threshold, args.n_boot)
+    metrics["model_version"] = predictor.version
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    labelled = df[df["malignant"].notna()]
+    y, p = labelled["malignant"].to_numpy(int), labelled["probability"].to_numpy(float)
+    if len(np.unique(y)) == 2:
+        ci = metrics["classification"].get("auc_ci95")
+        figures.roc_figure(y, p, out / "roc.png", ci)
+        figures.pr_figure(y, p, out / "pr.png")
+        figures.calibration_figure(y, p, out / "calibration.png")
+        figures.confusion_figure(y, p, threshold, out / "confusion.png")
+    _overlays(predictor, cases, df, out)
+    print(json.dumps({k: metrics[k] for k in ("model", "dataset", "n_images", "segmentation", "classification")}, indent=2))
+    return 0

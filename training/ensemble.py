@@ -1,0 +1,62 @@
+"""Combine cross-validation fold bundles into one ensemble bundle.
+
+The members' probabilities are averaged by the Predictor; the ensemble's
+temperature and threshold are refitted on the pooled out-of-fold predictions
+(each made by a model that never saw that patient), and the card carries the
+CV table as its cross-validated metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.bundle import read_bundle_card, write_bundle_card
+from training.calibration import fit_temperature, youden_threshold
+
+
+def write_ensemble(cv_dir: Path, out: Path, spec: str) -> Path:
+    folds = sorted(p for p in cv_dir.glob("fold_*") if (p / "fold_metrics.json").exists())
+    if not folds:
+        raise ValueError(f"no finished folds in {cv_dir}")
+    cards = [read_bundle_card(f) for f in folds]
+    out.mkdir(parents=True, exist_ok=True)
+    members = []
+    for i, (fold, card) in enumerate(zip(folds, cards)):
+        dest = out / "members" / str(i)
+        dest.mkdir(parents=True, exist_ok=True)
+        for key in ("seg", "cls"):
+            shutil.copy2(fold / card["members"][0][key], dest / f"{key}.keras")
+        members.append({"seg": f"members/{i}/seg.keras", "cls": f"members/{i}/cls.keras", "from": fold.name})
+    # pooled OOF: undo each fold's temperature to recover comparable logits
+    frames = []
+    for fold, card in zip(folds, cards):
+        df = pd.read_csv(fold / "predictions.csv")
+        p = df["probability"].clip(1e-6, 1 - 1e-6)
+        df["logit"] = np.log(p / (1 - p)) * card["calibration"]["temperature"]
+        frames.append(df)
+    oof = pd.concat(frames)
+    oof = oof[oof["malignant"].notna()]
+    temperature = fit_temperature(oof["logit"].to_numpy(), oof["malignant"].to_numpy())
+    probs = 1 / (1 + np.exp(-oof["logit"].to_numpy() / temperature))
+    threshold = youden_threshold(probs, oof["malignant"].to_numpy())
+    summary_path = cv_dir / "cv_summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    base = cards[0]
+    card = {
+        **{k: base[k] for k in ("preprocessing", "label_map", "has_normal", "tta_flip", "models") if k in base},
+        "name": out.name,
+        "version": base["version"],
+        "thresholds": {**base["thresholds"], "malignant": threshold},
+        "calibration": {"method": "temperature", "temperature": temperature, "fitted_on": "pooled out-of-fold predictions"},
+        "members": members,
+        "training": {**base["training"], "split": {"kind": "cv-ensemble", "folds": [f.name for f in folds]}},
+        "metrics": {"cross_validation": summary.get("table"), "pooled_oof": summary.get("pooled")},
+    }
+    card["training"]["dataset"] = spec
+    write_bundle_card(out, card)
+    return out
