@@ -1,0 +1,176 @@
+"""Upload -> stored case -> prediction: the one path the UI, the API and the CLI share.
+
+Split in two steps on purpose. `ingest` decodes and stores the image (fast,
+and it is where a bad file fails, in words, beside that file); `predict_case`
+runs or fetches the prediction for a stored case. The New case page shows
+every file as soon as it is stored and fills the results in one by one, and
+nothing uploaded is lost if a worker dies between the two steps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from dashboard.store.files import png_bytes, read_png
+from pipeline.errors import ImageLoadError
+from pipeline.io import Limits, load_image
+from pipeline.types import ImageRecord, Prediction
+
+log = logging.getLogger(__name__)
+
+PATIENT_FIELDS = ("age", "sex", "history", "symptoms")
+
+
+def clean_patient(form: dict[str, Any] | None) -> dict[str, Any]:
+    """Patient-form fields as the store and the model expect them; blanks dropped.
+
+    Raises ImageLoadError-free ValueError messages for impossible values, so
+    the form and the API can say what is wrong.
+    """
+    out: dict[str, Any] = {}
+    form = form or {}
+    age = form.get("age")
+    if age not in (None, ""):
+        try:
+            age_value = int(float(age))
+        except (TypeError, ValueError):
+            raise ValueError(f"age must be a number of years, got {age!r}") from None
+        if not 0 <= age_value <= 120:
+            raise ValueError(f"age must be between 0 and 120 years, got {age_value}")
+        out["age"] = age_value
+    sex = form.get("sex")
+    if sex not in (None, ""):
+        sex_value = str(sex).strip().upper()[:1]
+        if sex_value not in ("F", "M", "O"):
+            raise ValueError(f"sex must be F, M or O, got {sex!r}")
+        out["sex"] = sex_value
+    history = form.get("history")
+    if history not in (None, "", []):
+        if isinstance(history, list):  # dbc.Checklist value
+            history = bool(history)
+        elif not isinstance(history, bool):
+            text = str(history).strip().lower()
+            if text not in ("yes", "no", "true", "false", "1", "0", "y", "n"):
+                raise ValueError(f"history must be yes or no, got {history!r}")
+            history = text in ("yes", "true", "1", "y")
+        out["history"] = history
+    symptoms = (form.get("symptoms") or "").strip()
+    if symptoms:
+        out["symptoms"] = symptoms[:500]
+    return out
+
+
+def payload_of(prediction: Prediction) -> dict[str, Any]:
+    """What the prediction cache holds: the summary plus PNG-encoded arrays."""
+    prob = np.round(np.clip(prediction.probability_map, 0, 1) * 255).astype(np.uint8)
+    return {"summary": prediction.summary(), "mask_png": png_bytes(prediction.mask), "prob_png": png_bytes(prob)}
+
+
+def prediction_from_payload(payload: dict[str, Any]) -> Prediction:
+    summary = payload["summary"]
+    return Prediction(
+        label=summary["label"],
+        probability=float(summary["probability"]),
+        uncertainty=float(summary["uncertainty"]),
+        mask=read_png(payload["mask_png"]) >= 128,
+        probability_map=read_png(payload["prob_png"]).astype(np.float32) / 255.0,
+        box=tuple(summary["box"]) if summary.get("box") else None,
+        area_px=int(summary["area_px"]),
+        area_mm2=summary.get("area_mm2"),
+        lesion_found=bool(summary["lesion_found"]),
+        model_name=summary["model"]["name"],
+        model_version=summary["model"]["version"],
+        timings_ms={"cache": 0.0},
+        fused=bool(summary.get("fused", False)),
+        contributions=dict(summary.get("contributions") or {}),
+    )
+
+
+def _metadata_tag(metadata: dict[str, Any]) -> str:
+    used = {k: metadata.get(k) for k in ("age", "sex", "history") if metadata.get(k) is not None}
+    return hashlib.sha256(json.dumps(used, sort_keys=True).encode()).hexdigest()[:12] if used else ""
+
+
+class Analyzer:
+    def __init__(self, settings, store, cache, models, predictors) -> None:
+        self.settings = settings
+        self.store = store
+        self.cache = cache
+        self.models = models
+        self.predictors = predictors
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(max_bytes=self.settings.max_upload_bytes)
+
+    def ingest(self, data: bytes, patient: dict[str, Any] | None = None) -> str:
+        """Decode and store one uploaded file; raises ImageLoadError with a readable message."""
+        if not isinstance(data, (bytes, bytearray)):
+            raise ImageLoadError("upload did not contain file data")
+        record = load_image(bytes(data), limits=self.limits)
+        case_id, _ = self.store.add_case(record, metadata=clean_patient(patient))
+        return case_id
+
+    def record_of(self, case_id: str) -> ImageRecord:
+        """Rebuild the ImageRecord of a stored case from its files (no original file kept)."""
+        stored = self.store.get(case_id)
+        if stored is None:
+            raise KeyError(case_id)
+        row = stored.row
+        pixels = self.store.files.read_pixels(case_id)
+        display = self.store.files.read_display(case_id)
+        if pixels is None or display is None:
+            raise ImageLoadError("the stored image files of this case are missing")
+        spacing = (row.spacing_row_mm, row.spacing_col_mm) if row.spacing_row_mm else None
+        return ImageRecord(
+            pixels=pixels,
+            display=display,
+            spacing_mm=spacing,
+            modality=row.modality,
+            source_format=row.source_format,
+            metadata=dict(row.meta or {}),
+            sha256=row.sha256,
+        )
+
+    def predict_case(self, case_id: str, card: dict[str, Any] | None = None, force: bool = False):
+        """Prediction row of `case_id` for the active (or given) model: stored, cached or computed.
+
+        Returns (PredictionRow, source) with source "store", "cache" or "model".
+        """
+        card = card or self.models.require_active()
+        name, version = str(card["name"]), str(card["version"])
+        stored = self.store.get(case_id)
+        if stored is None:
+            raise KeyError(case_id)
+        existing = stored.prediction_for(name, version)
+        if existing is not None and not force:
+            return existing, "store"
+        metadata = dict(stored.row.meta or {})
+        key_sha = stored.row.sha256 + _metadata_tag(metadata)
+        started = time.perf_counter()
+        payload = None if force else self.cache.get_prediction(key_sha, name, version)
+        source = "cache"
+        if payload is not None:
+            prediction = prediction_from_payload(payload)
+        else:
+            record = self.record_of(case_id)
+            predictor = self.predictors.get(card)
+            prediction = predictor.predict(record, metadata)
+            self.cache.put_prediction(key_sha, name, version, payload_of(prediction))
+            source = "model"
+        prediction.timings_ms = {**prediction.timings_ms, "server_total": (time.perf_counter() - started) * 1000}
+        row = self.store.add_prediction(case_id, prediction)
+        log.info("case %s predicted by %s %s from %s", case_id, name, version, source)
+        return row, source
+
+    def analyse(self, data: bytes, patient: dict[str, Any] | None = None):
+        """Both steps at once (API): returns (case_id, PredictionRow, source)."""
+        case_id = self.ingest(data, patient)
+        row, source = self.predict_case(case_id)
+        return case_id, row, source

@@ -1,0 +1,120 @@
+"""Tables of the case store.
+
+Cases keep the metadata the cohort filters need as indexed columns (age, sex,
+device, BI-RADS, history, label, created) and everything else in a JSON
+column, so a new dataset field never needs a migration but filtering 10,000
+cases stays an index scan. Arrays never live in the database: image files sit
+beside it (see `files.py`) and rows hold only what a table or a metric needs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CaseRow(Base):
+    __tablename__ = "ll_cases"
+    __table_args__ = (
+        UniqueConstraint("dataset", "source_case_id", name="uq_ll_cases_source"),
+        Index("ix_ll_cases_sha256", "sha256"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # pseudonymous, random
+    dataset: Mapped[str] = mapped_column(String(80), index=True)
+    source_case_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    patient_key: Mapped[str] = mapped_column(String(32), index=True)  # pseudonymous patient group
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    spacing_row_mm: Mapped[float | None] = mapped_column(Float, nullable=True)
+    spacing_col_mm: Mapped[float | None] = mapped_column(Float, nullable=True)
+    modality: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    source_format: Mapped[str] = mapped_column(String(16))
+    window_low: Mapped[float] = mapped_column(Float, default=0.0)  # default display window
+    window_high: Mapped[float] = mapped_column(Float, default=255.0)
+    pixel_min: Mapped[float] = mapped_column(Float, default=0.0)
+    pixel_max: Mapped[float] = mapped_column(Float, default=255.0)
+    true_label: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    has_truth_mask: Mapped[bool] = mapped_column(Boolean, default=False)
+    age: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    sex: Mapped[str | None] = mapped_column(String(8), nullable=True, index=True)
+    device: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
+    birads: Mapped[str | None] = mapped_column(String(8), nullable=True, index=True)
+    birads_major: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    history: Mapped[bool | None] = mapped_column(Boolean, nullable=True, index=True)
+    study_date: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    # study date when the file says it, else the day it was stored: what the date filter uses
+    case_date: Mapped[str] = mapped_column(String(10), index=True)
+    # latest review, denormalised so the cohort table filters and sorts on it without a join
+    review_status: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    reviewed_label: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    created: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PredictionRow(Base):
+    __tablename__ = "ll_predictions"
+    __table_args__ = (
+        UniqueConstraint("case_id", "model_name", "model_version", name="uq_ll_predictions_model"),
+        Index("ix_ll_predictions_model", "model_name", "model_version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("ll_cases.id", ondelete="CASCADE"))
+    model_name: Mapped[str] = mapped_column(String(80))
+    model_version: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(String(16), index=True)
+    probability: Mapped[float] = mapped_column(Float)
+    uncertainty: Mapped[float] = mapped_column(Float)
+    lesion_found: Mapped[bool] = mapped_column(Boolean)
+    area_px: Mapped[int] = mapped_column(Integer)
+    area_mm2: Mapped[float | None] = mapped_column(Float, nullable=True)
+    box: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+    dice: Mapped[float | None] = mapped_column(Float, nullable=True)
+    iou: Mapped[float | None] = mapped_column(Float, nullable=True)
+    timings_ms: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ReviewRow(Base):
+    __tablename__ = "ll_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("ll_cases.id", ondelete="CASCADE"), index=True)
+    user: Mapped[str] = mapped_column(String(80))
+    agree: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    corrected_label: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class SettingRow(Base):
+    __tablename__ = "ll_settings"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
