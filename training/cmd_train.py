@@ -50,7 +50,7 @@ def run(args) -> int:
         cases = [c for c in cases if c.fold != args.holdout_fold]
     elif args.test_fraction > 0:
         s = splits.train_val_test_split(cases, val_fraction=0.0, test_fraction=args.test_fraction, seed=cfg.seed)
-        keep, test = split_lists(cases, (s[0], s[2]))
+        keep, test = split_lists(cases, (s.train, s.test))
         cases = keep
     s = splits.train_val_test_split(cases, val_fraction=cfg.val_fraction, test_fraction=0.0, seed=cfg.seed)
     train, val = split_lists(cases, s)

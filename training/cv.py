@@ -13,7 +13,6 @@ import pandas as pd
 
 from pipeline.types import Case
 from training.config import TrainConfig
-from training.evaluation import metrics_json, predict_cases
 
 log = logging.getLogger(__name__)
 HEADLINE = (("segmentation", "dice"), ("segmentation", "iou"), ("classification", "auc"),
@@ -28,14 +27,13 @@ def inner_split(cases: list[Case], fraction: float, seed: int) -> tuple[list[Cas
 
 
 def split_lists(cases, split):
-    """Accept either index lists or Case lists from pipeline.splits."""
-    train, val = split[0], split[1]
-    if train and not isinstance(train[0], Case):
-        train, val = [cases[i] for i in train], [cases[i] for i in val]
-    return list(train), list(val)
+    """(train indices, val indices, ...) from pipeline.splits -> two Case lists."""
+    parts = tuple(split)
+    return [cases[int(i)] for i in parts[0]], [cases[int(i)] for i in parts[1]]
 
 
 def run_fold(k, cases, folds, cfg, out, spec, n_boot) -> dict[str, Any]:
+    from training.evaluation import metrics_json, predict_cases
     from training.run import train_bundle
 
     fold_dir = out / f"fold_{k}"
@@ -71,6 +69,8 @@ def summarise(out: Path, spec: str, fold_metrics: list[dict], n_boot: int) -> di
         if values:
             table[f"{section}.{key}"] = {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
                                          "folds": [round(v, 4) for v in values]}
+    from training.evaluation import metrics_json
+
     frames = [pd.read_csv(out / f"fold_{m['fold']}" / "predictions.csv") for m in fold_metrics]
     pooled = None
     if frames:
