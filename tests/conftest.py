@@ -19,3 +19,19 @@ def shared_data() -> Path:
     if not (path / "bus-bra").is_dir():
         pytest.skip(f"real datasets not found at {path} (set LESIONLENS_DATA)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory) -> Path:
+    """A real bundle trained in seconds on a small synthetic cohort (tiny config).
+
+    Quality is irrelevant here; the point is that every consumer (CLI, API,
+    dashboard) exercises a genuine bundle written by `python -m training train`.
+    """
+    from training.__main__ import main
+
+    out = tmp_path_factory.mktemp("bundles") / "tiny"
+    config = Path(__file__).resolve().parent.parent / "training" / "configs" / "tiny.yaml"
+    rc = main(["train", "--dataset", "synthetic:40:1", "--out", str(out), "--config", str(config), "--name", "tiny"])
+    assert rc == 0
+    return out
