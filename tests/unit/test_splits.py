@@ -101,6 +101,13 @@ def test_train_val_test_split_fractions_are_per_patient_and_stratified():
         train_val_test_split(cases, 0.6, 0.5)
 
 
+def test_small_cohort_still_gets_a_validation_patient():
+    cases = cohort([1, 1, 2, 1])
+    split = train_val_test_split(cases, val_fraction=0.1, test_fraction=0.0, seed=0)
+    assert len(split.val) >= 1 and len(split.test) == 0 and len(split.train) >= 1
+    assert len(train_val_test_split(cases, 0.0, 0.0).train) == len(cases)
+
+
 def test_official_folds():
     cases = cohort([2, 1, 1, 2], folds=[1, 2, 1, 2])
     folds = official_folds(cases)
