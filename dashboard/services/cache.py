@@ -13,12 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
+from collections import OrderedDict
 from typing import Any, Callable
 
 from flask_caching import Cache
 
 log = logging.getLogger(__name__)
+LOCAL_ITEMS = 8  # memoised cohort results kept unpickled in each worker
 
 
 def stable_key(prefix: str, *parts: Any) -> str:
@@ -44,6 +47,9 @@ class CacheService:
         config["CACHE_DEFAULT_TIMEOUT"] = self.timeout
         self.cache = Cache(config=config)
         self.cache.init_app(server)
+        self._local: OrderedDict[str, Any] = OrderedDict()
+        self._guard = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
 
     def get(self, key: str) -> Any:
         try:
@@ -59,10 +65,29 @@ class CacheService:
             log.warning("cache set failed (%s): %s", self.backend, exc)
 
     def memo(self, key: str, compute: Callable[[], Any], timeout: int | None = None) -> Any:
-        value = self.get(key)
-        if value is None:
-            value = compute()
-            self.set(key, value, timeout)
+        """Value for `key` from this worker's small LRU, else the shared cache, else `compute()`.
+
+        A per-key lock makes concurrent callbacks of one worker (several
+        figures of one page load) wait for a single computation.
+        """
+        with self._guard:
+            if key in self._local:
+                self._local.move_to_end(key)
+                return self._local[key]
+            lock = self._key_locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._guard:
+                if key in self._local:
+                    return self._local[key]
+            value = self.get(key)
+            if value is None:
+                value = compute()
+                self.set(key, value, timeout)
+            with self._guard:
+                self._local[key] = value
+                while len(self._local) > LOCAL_ITEMS:
+                    self._local.popitem(last=False)
+                self._key_locks.pop(key, None)
         return value
 
     # ------------------------------------------------------------ predictions

@@ -1,0 +1,179 @@
+"""JSON API: `POST /api/v1/predict`, `GET /api/v1/cases/<id>`, and `GET /healthz`.
+
+For scripts and PACS bridges that want the model without the browser. Errors
+are JSON with a readable `error` (the ImageLoadError message for a bad file),
+never a stack trace. When LESIONLENS_API_TOKEN is set, /api/v1 requires
+`Authorization: Bearer <token>`; /healthz stays open for load balancers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import logging
+import os
+import time
+
+from flask import Blueprint, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from dashboard.services.inference import clean_patient
+from pipeline.errors import BundleError, ImageLoadError
+
+log = logging.getLogger(__name__)
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+health = Blueprint("health", __name__)
+
+
+def _services():
+    from dashboard.services import current_services
+
+    return current_services()
+
+
+def error(status: int, message: str):
+    return jsonify({"error": message, "status": status}), status
+
+
+@api.before_request
+def _auth():
+    token = os.environ.get("LESIONLENS_API_TOKEN")
+    if not token:
+        return None
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        return error(401, "missing or wrong API token (Authorization: Bearer <token>)")
+    return None
+
+
+def prediction_json(row) -> dict:
+    return {
+        **(row.summary or {}),
+        "dice": row.dice,
+        "iou": row.iou,
+        "created": row.created.isoformat() if row.created else None,
+    }
+
+
+@api.post("/predict")
+def predict():
+    started = time.perf_counter()
+    upload = request.files.get("file")
+    if upload is None:
+        return error(400, "send the image as multipart form field 'file'")
+    data = upload.read()
+    try:
+        patient = clean_patient({k: request.form.get(k) for k in ("age", "sex", "history", "symptoms")})
+    except ValueError as exc:
+        return error(400, str(exc))
+    services = _services()
+    try:
+        case_id, row, source = services.analyzer.analyse(data, patient)
+    except ImageLoadError as exc:
+        return error(422, f"cannot read the image: {exc}")
+    except BundleError as exc:
+        return error(503, str(exc))
+    mask = services.store.files.read_bytes(
+        case_id, services.store.files.prediction_name("mask", row.model_name, row.model_version)
+    )
+    return jsonify(
+        {
+            "case_id": case_id,
+            "case_url": f"/case/{case_id}",
+            "prediction": prediction_json(row),
+            "source": source,
+            "mask_png_base64": base64.b64encode(mask or b"").decode("ascii"),
+            "server_ms": round((time.perf_counter() - started) * 1000, 1),
+        }
+    )
+
+
+@api.get("/cases/<case_id>")
+def get_case(case_id: str):
+    stored = _services().store.get(case_id)
+    if stored is None:
+        return error(404, f"no case {case_id}")
+    row = stored.row
+    return jsonify(
+        {
+            "case_id": row.id,
+            "dataset": row.dataset,
+            "source_case_id": row.source_case_id,
+            "width": row.width,
+            "height": row.height,
+            "spacing_mm": [row.spacing_row_mm, row.spacing_col_mm] if row.spacing_row_mm else None,
+            "modality": row.modality,
+            "source_format": row.source_format,
+            "true_label": row.true_label,
+            "has_truth_mask": row.has_truth_mask,
+            "metadata": row.meta,
+            "date": row.case_date,
+            "created": row.created.isoformat(),
+            "predictions": [
+                {"model": {"name": p.model_name, "version": p.model_version}, **prediction_json(p)}
+                for p in stored.predictions
+            ],
+            "reviews": [
+                {
+                    "user": r.user,
+                    "agree": r.agree,
+                    "corrected_label": r.corrected_label,
+                    "note": r.note,
+                    "created": r.created.isoformat(),
+                }
+                for r in stored.reviews
+            ],
+        }
+    )
+
+
+@api.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    return error(exc.code or 500, exc.description or exc.name)
+
+
+@api.errorhandler(Exception)
+def _unexpected(exc: Exception):
+    log.exception("API request failed")
+    return error(500, "internal error; the server log has the details")
+
+
+def too_large(exc: RequestEntityTooLarge):
+    """App-wide 413 (raised before any blueprint runs): JSON for the API, text elsewhere."""
+    limit = _services().settings.max_request_bytes // (1024 * 1024)
+    message = f"request is larger than the {limit} MB limit"
+    if request.path.startswith("/api/"):
+        return error(413, message)
+    return message, 413
+
+
+@health.get("/healthz")
+def healthz():
+    services = _services()
+    body: dict = {}
+    try:
+        started = time.perf_counter()
+        services.store.ping()
+        body["store"] = {
+            "ok": True,
+            "backend": services.store.engine.dialect.name,
+            "cases": services.store.count(),
+            "ms": round((time.perf_counter() - started) * 1000, 1),
+        }
+    except Exception as exc:
+        body["store"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    body["cache"] = services.cache.status()
+    try:
+        card = services.models.active_card()
+        body["model"] = {
+            "ok": card is not None,
+            "active": None if card is None else {"name": card["name"], "version": card["version"]},
+            "loaded_in_this_worker": services.predictors.loaded(),
+            "bundles": len(services.models.valid_bundles()),
+        }
+    except Exception as exc:
+        body["model"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    body["pid"] = os.getpid()
+    ok = all(body[k].get("ok") for k in ("store", "cache", "model"))
+    body["status"] = "ok" if ok else "degraded"
+    return jsonify(body), 200 if body["store"].get("ok") else 503

@@ -1,0 +1,1 @@
+"""Layout pieces shared by several pages (shell, result cards, metadata lists)."""

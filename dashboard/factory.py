@@ -1,0 +1,65 @@
+"""`create_app(settings)`: the Dash app with its pages, store, cache, files routes and API.
+
+Building it is cheap: it opens the database, configures the cache and
+registers routes; it imports no TensorFlow and loads no model (the
+PredictorPool does that lazily in each worker, after the fork). Kept apart
+from `dashboard.app` (which builds the module-level `server` from the
+environment) so tests can import the factory without creating an app.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import dash
+import flask
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from dashboard import api as api_module
+from dashboard import routes
+from dashboard.components import shell
+from dashboard.pages import PAGE_MODULES
+from dashboard.services import build_services
+from dashboard.settings import Settings
+from pipeline.paths import REPO_ROOT
+
+ASSETS_DIR = REPO_ROOT / "assets"
+
+
+def create_app(settings: Settings | None = None, predictor_factory: Callable | None = None) -> dash.Dash:
+    """Build the app. `predictor_factory(bundle_dir)` replaces pipeline.predictor.Predictor in tests."""
+    settings = settings or Settings.from_env()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = flask.Flask("lesionlens")
+    server.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        # Dash sends dcc.Upload contents as base64 in the callback body (4/3 of the file)
+        MAX_FORM_MEMORY_SIZE=settings.max_request_bytes,
+        JSON_SORT_KEYS=False,
+    )
+    build_services(settings, server, predictor_factory)
+    server.register_blueprint(routes.bp)
+    server.register_blueprint(api_module.api)
+    server.register_blueprint(api_module.health)
+    server.register_error_handler(RequestEntityTooLarge, api_module.too_large)
+
+    app = dash.Dash(
+        __name__,
+        server=server,
+        use_pages=True,
+        pages_folder="",  # pages are registered explicitly below (no folder scan, no import side effects)
+        assets_folder=str(ASSETS_DIR),
+        serve_locally=True,
+        title=settings.title,
+        update_title=None,
+        suppress_callback_exceptions=True,  # page layouts are built per request from the store
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    for module in PAGE_MODULES:
+        module.register(app)
+    shell.register(app)
+    app.layout = shell.layout
+    return app
+

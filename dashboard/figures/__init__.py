@@ -1,0 +1,5 @@
+"""Pure figure builders: data in, plotly Figure out, no Dash, no store, no request.
+
+Keeping them pure lets unit tests check every axis title and colour without a
+browser, and lets the bench time figure building separately from queries.
+"""

@@ -1,0 +1,51 @@
+"""Shared look: Okabe-Ito colours (safe for the common colour-vision deficiencies)
+and large type that still reads on a meeting-room projector."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+# Okabe & Ito (2008) palette
+ORANGE = "#E69F00"  # prediction
+SKY_BLUE = "#56B4E9"  # ground truth
+BLUISH_GREEN = "#009E73"
+YELLOW = "#F0E442"
+BLUE = "#0072B2"
+VERMILION = "#D55E00"
+REDDISH_PURPLE = "#CC79A7"
+GREY = "#999999"
+BLACK = "#000000"
+
+PREDICTION_COLOR = ORANGE
+TRUTH_COLOR = SKY_BLUE
+MODEL_COLOR = BLUE
+READER_COLOR = VERMILION
+FONT_FAMILY = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
+
+
+def hex_to_rgb(color: str) -> tuple[int, int, int]:
+    color = color.lstrip("#")
+    return int(color[0:2], 16), int(color[2:4], 16), int(color[4:6], 16)
+
+
+def base_layout(fig: go.Figure, *, title: str | None = None, height: int = 420) -> go.Figure:
+    fig.update_layout(
+        template="simple_white",
+        title={"text": title, "x": 0.02, "xanchor": "left"} if title else None,
+        font={"family": FONT_FAMILY, "size": 15},
+        margin={"l": 70, "r": 20, "t": 50 if title else 20, "b": 60},
+        height=height,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
+        hoverlabel={"font": {"size": 14}},
+    )
+    return fig
+
+
+def empty_figure(message: str, height: int = 320) -> go.Figure:
+    """A blank figure that says why there is nothing to plot (never an empty axis)."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, font={"size": 16, "color": "#555"}, x=0.5, y=0.5,
+                       xref="paper", yref="paper")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return base_layout(fig, height=height)

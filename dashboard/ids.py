@@ -1,0 +1,83 @@
+"""Every component id in one place, so pages, callbacks and browser tests agree.
+
+Plain strings grouped by page; pattern-matching ids are built by the helper
+functions at the bottom.
+"""
+
+# shell
+URL = "ll-url"
+NAVBAR = "ll-navbar"
+ACTIVE_MODEL_BADGE = "ll-active-model"
+REVIEWER_NAME = "ll-reviewer-name"  # localStorage: who is reviewing on this browser
+
+# new case
+UPLOAD = "new-upload"
+PATIENT_AGE = "new-age"
+PATIENT_SEX = "new-sex"
+PATIENT_HISTORY = "new-history"
+PATIENT_SYMPTOMS = "new-symptoms"
+UPLOAD_BATCH = "new-batch"  # dcc.Store: {"case_ids": [...], "errors": [...], "names": {...}}
+UPLOAD_TICK = "new-tick"  # dcc.Interval: drives predictions one file at a time
+UPLOAD_PROGRESS = "new-progress"
+UPLOAD_RESULTS = "new-results"
+UPLOAD_LOADING = "new-loading"
+UPLOAD_STATUS = "new-status"
+
+# case viewer
+CASE_ID = "case-id"  # dcc.Store: the case id of the page
+CASE_IMAGE = "case-image"
+CASE_HEATMAP = "case-heatmap"
+CASE_OVERLAY_STYLE = "case-overlay-style"
+CASE_OPACITY = "case-opacity"
+CASE_LAYERS = "case-layers"
+CASE_WINDOW_LEVEL = "case-level"
+CASE_WINDOW_WIDTH = "case-width"
+CASE_WINDOW_RESET = "case-window-reset"
+CASE_METADATA = "case-metadata"
+CASE_PREDICTION = "case-prediction"
+REVIEW_AGREE = "review-agree"
+REVIEW_LABEL = "review-label"
+REVIEW_NOTE = "review-note"
+REVIEW_USER = "review-user"
+REVIEW_SAVE = "review-save"
+REVIEW_STATUS = "review-status"
+REVIEW_HISTORY = "review-history"
+CASE_RERUN = "case-rerun"
+
+# cohort explorer
+COHORT_AGE = "cohort-age"
+COHORT_SEX = "cohort-sex"
+COHORT_TRUTH = "cohort-truth"
+COHORT_PREDICTED = "cohort-predicted"
+COHORT_DEVICE = "cohort-device"
+COHORT_BIRADS = "cohort-birads"
+COHORT_HISTORY = "cohort-history"
+COHORT_DATASET = "cohort-dataset"
+COHORT_REVIEW = "cohort-review"
+COHORT_DATES = "cohort-dates"
+COHORT_RESET = "cohort-reset"
+COHORT_COUNT = "cohort-count"
+COHORT_CHIPS = "cohort-chips"
+COHORT_TABLE = "cohort-table"
+COHORT_METRICS_LINK = "cohort-metrics-link"
+COHORT_LOCATION = "cohort-location"
+
+# metrics
+METRICS_THRESHOLD = "metrics-threshold"
+METRICS_SUMMARY = "metrics-summary"
+METRICS_RATES = "metrics-rates"
+METRICS_CONFUSION = "metrics-confusion"
+METRICS_ROC = "metrics-roc"
+METRICS_PR = "metrics-pr"
+METRICS_CALIBRATION = "metrics-calibration"
+METRICS_OVERLAP = "metrics-overlap"
+METRICS_SUBGROUPS = "metrics-subgroups"
+METRICS_FILTER_TEXT = "metrics-filter-text"
+METRICS_COHORT_LINK = "metrics-cohort-link"
+
+# models
+MODELS_TABLE = "models-table"
+MODELS_CARD = "models-card"
+MODELS_SELECT = "models-select"
+MODELS_ACTIVATE = "models-activate"
+MODELS_STATUS = "models-status"

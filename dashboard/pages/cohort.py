@@ -1,0 +1,266 @@
+"""Cohort explorer (`/cohort`): filter cases, page through them, open one.
+
+Filters are form controls whose state is mirrored into the URL query string
+(with history.replaceState, so the page is not re-rendered on every click)
+and into the Metrics links: a copied URL reproduces the view, and the
+Metrics page shows the same cohort. The table pages and sorts in the
+database; thumbnails are URLs served by the files route, not base64.
+"""
+
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, dash_table, dcc, html
+
+from dashboard import ids
+from dashboard.cohort import queries
+from dashboard.cohort.filters import AGE_LIMITS, CohortFilter
+from dashboard.services import current_services
+
+PAGE_SIZE = 25
+FILTER_INPUTS = (
+    ("age", ids.COHORT_AGE),
+    ("sex", ids.COHORT_SEX),
+    ("truth", ids.COHORT_TRUTH),
+    ("predicted", ids.COHORT_PREDICTED),
+    ("device", ids.COHORT_DEVICE),
+    ("birads", ids.COHORT_BIRADS),
+    ("history", ids.COHORT_HISTORY),
+    ("dataset", ids.COHORT_DATASET),
+    ("review", ids.COHORT_REVIEW),
+)
+COLUMNS = [
+    {"id": "thumb", "name": "", "presentation": "markdown"},
+    {"id": "case", "name": "Case", "presentation": "markdown"},
+    {"id": "dataset", "name": "Dataset"},
+    {"id": "date", "name": "Date"},
+    {"id": "age", "name": "Age", "type": "numeric"},
+    {"id": "sex", "name": "Sex"},
+    {"id": "device", "name": "Device"},
+    {"id": "birads", "name": "BI-RADS"},
+    {"id": "truth", "name": "Truth"},
+    {"id": "predicted", "name": "Predicted"},
+    {"id": "probability", "name": "P(malig.)", "type": "numeric"},
+    {"id": "uncertainty", "name": "±", "type": "numeric"},
+    {"id": "dice", "name": "Dice", "type": "numeric"},
+    {"id": "review", "name": "Review"},
+]
+SORT_KEYS = {"case": "id"}  # table column -> queries.SORTABLE key (others map to themselves)
+
+
+def table_rows(rows: list[dict]) -> list[dict]:
+    """Database rows -> DataTable rows (strings and rounded numbers, thumbnail URLs)."""
+    out = []
+    for r in rows:
+        review = r.get("review_status") or ""
+        if r.get("reviewed_label"):
+            review += f" → {r['reviewed_label']}"
+        out.append(
+            {
+                "id": r["id"],
+                "thumb": f"![thumbnail](/files/{r['id']}/thumb.png)",
+                "case": f"[{r['id']}](/case/{r['id']})",
+                "dataset": r.get("dataset"),
+                "date": r.get("case_date"),
+                "age": r.get("age"),
+                "sex": r.get("sex") or "",
+                "device": r.get("device") or "",
+                "birads": r.get("birads") or "",
+                "truth": r.get("true_label") or "",
+                "predicted": r.get("predicted") or "—",
+                "probability": None if r.get("probability") is None else round(r["probability"], 3),
+                "uncertainty": None if r.get("uncertainty") is None else round(r["uncertainty"], 3),
+                "dice": None if r.get("dice") is None else round(r["dice"], 3),
+                "review": review,
+            }
+        )
+    return out
+
+
+def db_sort(sort_by: list[dict] | None) -> list[dict]:
+    return [{"column_id": SORT_KEYS.get(s["column_id"], s["column_id"]), "direction": s["direction"]}
+            for s in (sort_by or [])]
+
+
+def filter_from_controls(values: dict, dates: tuple[str | None, str | None]) -> CohortFilter:
+    return CohortFilter.from_controls(**values, date_from=dates[0], date_to=dates[1])
+
+
+def _check(id_, options, value):
+    return dbc.Checklist(id=id_, options=options, value=list(value), inline=True)
+
+
+def _opts(values, labels=None):
+    return [{"label": (labels or {}).get(v, v), "value": v} for v in values]
+
+
+def filter_panel(f: CohortFilter, facets: dict) -> dbc.Card:
+    age = [f.age_min if f.age_min is not None else AGE_LIMITS[0], f.age_max if f.age_max is not None else AGE_LIMITS[1]]
+    row = lambda label, control: html.Div([dbc.Label(label, className="mb-0 fw-semibold"), control],  # noqa: E731
+                                          className="mb-2")
+    return dbc.Card(
+        [
+            dbc.CardHeader(["Filters", dbc.Button("Reset", id=ids.COHORT_RESET, size="sm", color="link",
+                                                  className="float-end p-0")]),
+            dbc.CardBody(
+                [
+                    row("Age (years)", dcc.RangeSlider(id=ids.COHORT_AGE, min=AGE_LIMITS[0], max=AGE_LIMITS[1], step=1,
+                                                       value=age, marks={0: "0", 40: "40", 60: "60", 80: "80",
+                                                                         100: "100+"},
+                                                       tooltip={"placement": "bottom"}, updatemode="mouseup")),
+                    row("Sex", _check(ids.COHORT_SEX, _opts(("F", "M", "O")), f.sex)),
+                    row("True label", _check(ids.COHORT_TRUTH, _opts(("benign", "malignant", "normal", "unknown")),
+                                             f.truth)),
+                    row("Predicted label", _check(ids.COHORT_PREDICTED,
+                                                  _opts(("benign", "malignant", "normal", "none"),
+                                                        {"none": "not analysed"}), f.predicted)),
+                    row("Device", dcc.Dropdown(id=ids.COHORT_DEVICE, options=facets.get("device", []),
+                                               value=list(f.device), multi=True, placeholder="any device")),
+                    row("BI-RADS", dcc.Dropdown(id=ids.COHORT_BIRADS, options=facets.get("birads", []),
+                                                value=list(f.birads), multi=True, placeholder="any")),
+                    row("Family history", _check(ids.COHORT_HISTORY, _opts(("yes", "no", "unknown")), f.history)),
+                    row("Dataset", dcc.Dropdown(id=ids.COHORT_DATASET, options=facets.get("dataset", []),
+                                                value=list(f.dataset), multi=True, placeholder="any dataset")),
+                    row("Review", _check(ids.COHORT_REVIEW, _opts(("agree", "disagree", "noted", "none"),
+                                                                 {"none": "not reviewed"}), f.review)),
+                    row("Date", dcc.DatePickerRange(id=ids.COHORT_DATES, start_date=f.date_from, end_date=f.date_to,
+                                                    display_format="YYYY-MM-DD", clearable=True)),
+                ]
+            ),
+        ],
+        className="mb-3",
+    )
+
+
+def layout(**query):
+    services = current_services()
+    f = CohortFilter.from_query(query)
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.H2("Cohort", className="d-inline me-3"),
+                    html.Span(id=ids.COHORT_COUNT, className="fs-4 text-muted"),
+                    dbc.Button("Metrics for this cohort →", id=ids.COHORT_METRICS_LINK, href=f"/metrics{f.to_query()}",
+                               color="primary", className="float-end"),
+                ],
+                className="mb-2",
+            ),
+            html.Div(id=ids.COHORT_CHIPS, className="mb-2"),
+            dbc.Row(
+                [
+                    dbc.Col(filter_panel(f, queries.facets(services.store)), lg=3),
+                    dbc.Col(
+                        dcc.Loading(
+                            dash_table.DataTable(
+                                id=ids.COHORT_TABLE,
+                                columns=COLUMNS,
+                                data=[],
+                                page_action="custom",
+                                page_current=0,
+                                page_size=PAGE_SIZE,
+                                sort_action="custom",
+                                sort_mode="single",
+                                sort_by=[],
+                                markdown_options={"link_target": "_self", "html": False},
+                                style_table={"overflowX": "auto"},
+                                style_cell={"fontFamily": "inherit", "padding": "4px 8px", "textAlign": "left",
+                                            "verticalAlign": "middle"},
+                                style_header={"fontWeight": "600", "backgroundColor": "#e9ecef"},
+                                style_data_conditional=[
+                                    {"if": {"filter_query": '{truth} = "malignant"', "column_id": "truth"},
+                                     "color": "#b34700", "fontWeight": "600"},
+                                    {"if": {"filter_query": '{predicted} = "malignant"', "column_id": "predicted"},
+                                     "color": "#b34700", "fontWeight": "600"},
+                                    {"if": {"state": "active"}, "backgroundColor": "#fff3d6", "border": "1px solid #E69F00"},
+                                ],
+                                cell_selectable=True,
+                            ),
+                            type="circle",
+                        ),
+                        lg=9,
+                    ),
+                ]
+            ),
+            dcc.Store(id=ids.COHORT_LOCATION),
+        ]
+    )
+
+
+def register(app: dash.Dash) -> None:
+    dash.register_page(__name__, path="/cohort", name="Cohort", title="Cohort · Lesion Lens", order=2, layout=layout)
+    filter_inputs = [Input(id_, "value") for _, id_ in FILTER_INPUTS]
+
+    @app.callback(
+        Output(ids.COHORT_TABLE, "data"),
+        Output(ids.COHORT_TABLE, "page_count"),
+        Output(ids.COHORT_TABLE, "page_current"),
+        Output(ids.COHORT_COUNT, "children"),
+        Output(ids.COHORT_CHIPS, "children"),
+        Output(ids.COHORT_LOCATION, "data"),
+        Output(ids.COHORT_METRICS_LINK, "href"),
+        *filter_inputs,
+        Input(ids.COHORT_DATES, "start_date"),
+        Input(ids.COHORT_DATES, "end_date"),
+        Input(ids.COHORT_TABLE, "page_current"),
+        Input(ids.COHORT_TABLE, "sort_by"),
+        State(ids.COHORT_TABLE, "page_size"),
+    )
+    def _table(*args):
+        n = len(FILTER_INPUTS)
+        values = {name: args[i] for i, (name, _) in enumerate(FILTER_INPUTS)}
+        start, end, page, sort_by, page_size = args[n:]
+        f = filter_from_controls(values, (start, end))
+        if dash.ctx.triggered_id not in (ids.COHORT_TABLE, None):
+            page = 0  # a new filter starts at the first page
+        services = current_services()
+        rows, total = queries.cohort_page(services.store, f, services.models.active_identity(), db_sort(sort_by),
+                                          page or 0, page_size or PAGE_SIZE)
+        pages = max(1, -(-total // (page_size or PAGE_SIZE)))
+        chips = [dbc.Badge(text, color="secondary", className="ll-chip") for text in f.describe()] or [
+            html.Small("All cases (no filter)", className="text-muted")]
+        count = f"{total:,} case{'s' if total != 1 else ''}"
+        query = f.to_query()
+        return table_rows(rows), pages, min(page or 0, pages - 1), count, chips, query, f"/metrics{query}"
+
+    app.clientside_callback(
+        """
+        function(query) {
+            if (query === undefined || query === null) { return window.dash_clientside.no_update; }
+            if (window.location.pathname.replace(/\\/$/, '') === '/cohort' && window.location.search !== query) {
+                window.history.replaceState(window.history.state, '', '/cohort' + query);
+            }
+            return '/metrics' + query;
+        }
+        """,
+        Output("nav-metrics", "href", allow_duplicate=True),
+        Input(ids.COHORT_LOCATION, "data"),
+        prevent_initial_call=True,
+    )
+
+    @app.callback(
+        *[Output(id_, "value", allow_duplicate=True) for _, id_ in FILTER_INPUTS],
+        Output(ids.COHORT_DATES, "start_date"),
+        Output(ids.COHORT_DATES, "end_date"),
+        Input(ids.COHORT_RESET, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def _reset(_clicks):
+        empty = [list(AGE_LIMITS)] + [[] for _ in FILTER_INPUTS[1:]]
+        return *empty, None, None
+
+    @app.callback(
+        Output(ids.URL, "pathname", allow_duplicate=True),
+        Input(ids.COHORT_TABLE, "active_cell"),
+        State(ids.COHORT_TABLE, "data"),
+        prevent_initial_call=True,
+    )
+    def _open(active_cell, data):
+        """Clicking any cell of a row (except the links themselves) opens that case."""
+        if not active_cell or not data or active_cell.get("row") is None:
+            raise dash.exceptions.PreventUpdate
+        row = active_cell["row"]
+        if row >= len(data):
+            raise dash.exceptions.PreventUpdate
+        return f"/case/{data[row]['id']}"

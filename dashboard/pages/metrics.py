@@ -1,0 +1,215 @@
+"""Cohort metrics (`/metrics?<cohort filter>`): how the active model does on the filtered cases.
+
+The expensive, threshold-independent part (query, ROC/PR with patient-level
+bootstrap CIs, calibration, reader points) is memoised per filter + model +
+data version in the shared cache, so moving the threshold slider only redoes
+the confusion matrix, the rates and the subgroup table (milliseconds), and a
+second person opening the same link in the meeting gets it instantly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, dash_table, dcc, html
+
+from dashboard import ids
+from dashboard.cohort import queries
+from dashboard.cohort.filters import CohortFilter
+from dashboard.cohort.metrics import at_threshold, cohort_curves, threshold_points
+from dashboard.figures.metrics import (
+    calibration_figure,
+    confusion_matrix_figure,
+    overlap_figure,
+    pr_figure,
+    roc_figure,
+)
+from dashboard.figures.style import empty_figure
+from dashboard.services import current_services
+from dashboard.services.cache import stable_key
+from pipeline.metrics import confusion_matrix
+
+METRICS_FILTER = "metrics-filter"
+GRAPH_CONFIG = {"displaylogo": False}
+
+
+def load_curves(services, f: CohortFilter):
+    """Memoised CohortCurves for the filter and the active model."""
+    model = services.models.active_identity()
+    key = stable_key("curves", f.to_query(), model, queries.data_version(services.store))
+    return services.cache.memo(key, lambda: cohort_curves(queries.metrics_frame(services.store, f, model))), model
+
+
+def default_threshold(card: dict | None) -> float:
+    try:
+        return float(card["thresholds"]["malignant"])
+    except (TypeError, KeyError, ValueError):
+        return 0.5
+
+
+def _pct(value: float) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.1%}"
+
+
+def rate_cards(rates) -> dbc.Row:
+    items = [
+        ("Sensitivity", rates.sensitivity, f"{rates.tp} of {rates.tp + rates.fn} malignant"),
+        ("Specificity", rates.specificity, f"{rates.tn} of {rates.tn + rates.fp} benign"),
+        ("PPV", rates.precision, f"{rates.tp} of {rates.tp + rates.fp} called malignant"),
+        ("NPV", rates.npv, f"{rates.tn} of {rates.tn + rates.fn} called benign"),
+        ("F1", rates.f1, "harmonic mean of PPV and sensitivity"),
+        ("Accuracy", rates.accuracy, f"{rates.tp + rates.tn} of {rates.tp + rates.tn + rates.fp + rates.fn}"),
+    ]
+    return dbc.Row(
+        [
+            dbc.Col(
+                dbc.Card(dbc.CardBody([html.Div(name, className="text-muted"),
+                                       html.Div(_pct(value), className="ll-big-number", id=f"rate-{name.lower()}"),
+                                       html.Small(detail, className="text-muted")]), className="ll-rate h-100"),
+                xs=6, md=4, xl=2, className="mb-2",
+            )
+            for name, value, detail in items
+        ]
+    )
+
+
+def subgroup_rows(rows: list[dict]) -> list[dict]:
+    names = {"all": "All", "age_band": "Age band", "sex": "Sex", "device": "Device"}
+
+    def num(value, digits=3):
+        return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else round(value, digits)
+
+    return [
+        {
+            "group": names.get(r["column"], r["column"]),
+            "subgroup": r["subgroup"],
+            "n": r["n"],
+            "n_positive": r["n_positive"],
+            "auc": num(r.get("auc")),
+            "sensitivity": num(r.get("sensitivity")),
+            "specificity": num(r.get("specificity")),
+            "dice_mean": num(r.get("dice_mean")),
+        }
+        for r in rows
+    ]
+
+
+def summary_text(curves, f: CohortFilter, model) -> list:
+    if model is None:
+        return [dbc.Alert("No model is available: train one or choose one on the Models page.", color="warning")]
+    parts = [
+        html.Span(f"{curves.n_cases:,} cases in this cohort; ", className="fs-5"),
+        html.Span(f"{curves.n_scored:,} with a benign/malignant truth and a prediction from "
+                  f"{model[0]} v{model[1]} ({curves.n_patients:,} patients).", className="fs-5"),
+    ]
+    if curves.auc_boot:
+        parts.append(html.Small(f" 95% CIs: bootstrap over patients ({curves.auc_boot} replicates for AUC, "
+                                f"{curves.ap_boot} for AP).", className="text-muted"))
+    chips = [dbc.Badge(t, color="secondary", className="ll-chip") for t in f.describe()]
+    return [html.Div(parts), html.Div(chips or [html.Small("All cases (no filter)", className="text-muted")])]
+
+
+def threshold_figures(curves, threshold: float):
+    """Everything the slider changes: confusion matrix, ROC/PR markers, rates, subgroups."""
+    at = at_threshold(curves, threshold)
+    roc_point, pr_point = threshold_points(at)
+    cm = confusion_matrix(curves.y, curves.p, threshold)
+    confusion = confusion_matrix_figure(cm, threshold)
+    if curves.n_scored == 0:
+        roc = pr = empty_figure("No cases with a known label and a prediction")
+    else:
+        roc = roc_figure(curves.roc, curves.auc_ci, curves.reader_points, roc_point)
+        pr = pr_figure(curves.pr, curves.ap_ci, curves.prevalence, pr_point)
+    return confusion, roc, pr, rate_cards(at.rates), subgroup_rows(at.subgroups)
+
+
+def static_figures(curves):
+    if curves.n_scored == 0:
+        calibration = empty_figure("No cases with a known label and a prediction")
+    else:
+        calibration = calibration_figure(curves.reliability, curves.brier)
+    return calibration, overlap_figure(curves.dice, curves.iou)
+
+
+def _graph(id_):
+    return dcc.Loading(dcc.Graph(id=id_, config=GRAPH_CONFIG), type="circle")
+
+
+def layout(**query):
+    services = current_services()
+    f = CohortFilter.from_query(query)
+    threshold = default_threshold(services.models.active_card())
+    subgroup_columns = [
+        {"id": "group", "name": "Group"}, {"id": "subgroup", "name": "Subgroup"},
+        {"id": "n", "name": "Cases", "type": "numeric"}, {"id": "n_positive", "name": "Malignant", "type": "numeric"},
+        {"id": "auc", "name": "AUC", "type": "numeric"}, {"id": "sensitivity", "name": "Sensitivity", "type": "numeric"},
+        {"id": "specificity", "name": "Specificity", "type": "numeric"},
+        {"id": "dice_mean", "name": "Mean Dice", "type": "numeric"},
+    ]
+    return html.Div(
+        [
+            dcc.Store(id=METRICS_FILTER, data=f.to_query()),
+            html.Div([html.H2("Cohort metrics", className="d-inline me-3"),
+                      dbc.Button("← Cases of this cohort", href=f"/cohort{f.to_query()}", color="secondary",
+                                 outline=True, id=ids.METRICS_COHORT_LINK, className="float-end")], className="mb-2"),
+            dcc.Loading(html.Div(id=ids.METRICS_SUMMARY, className="mb-3"), type="dot"),
+            dbc.Card(
+                dbc.CardBody(
+                    [
+                        dbc.Label(["Decision threshold on P(malignant): ",
+                                   html.B(id="metrics-threshold-value", children=f"{threshold:.2f}")],
+                                  html_for=ids.METRICS_THRESHOLD),
+                        dcc.Slider(id=ids.METRICS_THRESHOLD, min=0, max=1, step=0.01, value=threshold,
+                                   marks={v / 10: f"{v / 10:.1f}" for v in range(11)}, updatemode="mouseup",
+                                   tooltip={"placement": "bottom"}),
+                    ]
+                ),
+                className="mb-3",
+            ),
+            html.Div(id=ids.METRICS_RATES, className="mb-3"),
+            dbc.Row([dbc.Col(_graph(ids.METRICS_CONFUSION), lg=4), dbc.Col(_graph(ids.METRICS_ROC), lg=4),
+                      dbc.Col(_graph(ids.METRICS_PR), lg=4)], className="mb-3"),
+            dbc.Row([dbc.Col(_graph(ids.METRICS_CALIBRATION), lg=6), dbc.Col(_graph(ids.METRICS_OVERLAP), lg=6)],
+                    className="mb-3"),
+            dbc.Card([dbc.CardHeader("Subgroups (at the current threshold)"),
+                      dbc.CardBody(dash_table.DataTable(id=ids.METRICS_SUBGROUPS, columns=subgroup_columns, data=[],
+                                                        sort_action="native", style_cell={"fontFamily": "inherit",
+                                                                                          "padding": "4px 8px"},
+                                                        style_header={"fontWeight": "600"}))], className="mb-3"),
+        ]
+    )
+
+
+def register(app: dash.Dash) -> None:
+    dash.register_page(__name__, path="/metrics", name="Metrics", title="Metrics · Lesion Lens", order=3,
+                       layout=layout)
+
+    @app.callback(
+        Output(ids.METRICS_SUMMARY, "children"),
+        Output(ids.METRICS_CALIBRATION, "figure"),
+        Output(ids.METRICS_OVERLAP, "figure"),
+        Input(METRICS_FILTER, "data"),
+    )
+    def _static(query):
+        services = current_services()
+        f = CohortFilter.from_query(query)
+        curves, model = load_curves(services, f)
+        return summary_text(curves, f, model), *static_figures(curves)
+
+    @app.callback(
+        Output(ids.METRICS_CONFUSION, "figure"),
+        Output(ids.METRICS_ROC, "figure"),
+        Output(ids.METRICS_PR, "figure"),
+        Output(ids.METRICS_RATES, "children"),
+        Output(ids.METRICS_SUBGROUPS, "data"),
+        Output("metrics-threshold-value", "children"),
+        Input(ids.METRICS_THRESHOLD, "value"),
+        State(METRICS_FILTER, "data"),
+    )
+    def _at_threshold(threshold, query):
+        services = current_services()
+        curves, _model = load_curves(services, CohortFilter.from_query(query))
+        threshold = 0.5 if threshold is None else float(threshold)
+        return *threshold_figures(curves, threshold), f"{threshold:.2f}"
