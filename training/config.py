@@ -57,7 +57,7 @@ class SegTrainConfig:
 @dataclass(frozen=True)
 class ClsTrainConfig:
     model: ClsModelConfig = field(default_factory=ClsModelConfig)
-    epochs: int = 25
+    epochs: int = 20
     batch_size: int = 32
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
