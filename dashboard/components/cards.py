@@ -24,7 +24,8 @@ METADATA_NAMES = {
     "manufacturer": "Manufacturer",
     "tissue_composition": "Tissue composition",
 }
-HIDDEN_METADATA = {"birads_major", "spacing_mm", "window_center", "window_width"}
+HIDDEN_METADATA = {"birads_major", "spacing_mm", "window_center", "window_width", "dicom", "image", "mask",
+                   "image_path", "mask_path", "path", "file", "filename"}
 
 
 def format_area(area_px: int | None, area_mm2: float | None) -> str:

@@ -40,7 +40,9 @@ def _frame(fig: go.Figure, width: int, height: int, spacing_mm, fig_height: int)
         constrain="domain",
     )
     base_layout(fig, height=fig_height)
-    fig.update_layout(dragmode="pan", margin={"l": 70, "r": 10, "t": 40, "b": 60}, uirevision="image")
+    # the page labels each panel with its colour swatch, so no legend eats image space
+    fig.update_layout(dragmode="pan", margin={"l": 70, "r": 10, "t": 10, "b": 60}, uirevision="image",
+                      showlegend=False)
     return fig
 
 

@@ -22,6 +22,7 @@ from dashboard.figures.style import (
     SKY_BLUE,
     base_layout,
     empty_figure,
+    legend_inside,
 )
 
 
@@ -106,7 +107,7 @@ def roc_figure(roc, auc_ci=None, reader_points=(), threshold_point=None) -> go.F
         )
     fig.update_xaxes(title="1 − specificity (false positive rate)", range=[-0.01, 1.01])
     fig.update_yaxes(title="sensitivity (true positive rate)", range=[-0.01, 1.01], scaleanchor="x", scaleratio=1)
-    return base_layout(fig, title="ROC curve", height=460)
+    return legend_inside(base_layout(fig, title="ROC curve", height=460))
 
 
 def pr_figure(pr, ap_ci=None, prevalence: float | None = None, threshold_point=None) -> go.Figure:
@@ -128,7 +129,9 @@ def pr_figure(pr, ap_ci=None, prevalence: float | None = None, threshold_point=N
                                  marker={"size": 14, "color": ORANGE, "line": {"color": "black", "width": 1.5}}))
     fig.update_xaxes(title="recall (sensitivity)", range=[-0.01, 1.01])
     fig.update_yaxes(title="precision (PPV)", range=[-0.01, 1.02])
-    return base_layout(fig, title="Precision–recall curve", height=460)
+    # PR curves start high on the left and fall to the right: the lower-left corner is free
+    return legend_inside(base_layout(fig, title="Precision–recall curve", height=460)).update_layout(
+        legend={"x": 0.02, "xanchor": "left"})
 
 
 def calibration_figure(rel, brier: float | None = None) -> go.Figure:
@@ -151,7 +154,7 @@ def calibration_figure(rel, brier: float | None = None) -> go.Figure:
     )
     fig.update_xaxes(title="predicted P(malignant)", range=[-0.01, 1.01])
     fig.update_yaxes(title="observed fraction malignant", range=[-0.01, 1.01], scaleanchor="x", scaleratio=1)
-    return base_layout(fig, title=f"Calibration ({subtitle})", height=460)
+    return legend_inside(base_layout(fig, title=f"Calibration ({subtitle})", height=460))
 
 
 def overlap_figure(dice: np.ndarray, iou: np.ndarray) -> go.Figure:
@@ -167,7 +170,8 @@ def overlap_figure(dice: np.ndarray, iou: np.ndarray) -> go.Figure:
                                marker_color=ORANGE, opacity=0.75))
     fig.add_trace(go.Histogram(x=iou, xbins=bins, name=f"IoU (median {np.median(iou):.2f})",
                                marker_color=SKY_BLUE, opacity=0.75))
-    fig.update_layout(barmode="overlay")
+    fig.update_layout(barmode="overlay", legend={"x": 0.02, "xanchor": "left", "y": 0.98, "yanchor": "top",
+                                                 "orientation": "v", "bgcolor": "rgba(255,255,255,0.85)"})
     fig.update_xaxes(title="overlap with ground truth (0 = none, 1 = identical)", range=[0, 1])
     fig.update_yaxes(title="cases (count)")
     return base_layout(fig, title=f"Segmentation overlap ({dice.size} cases)", height=380)

@@ -41,6 +41,14 @@ def base_layout(fig: go.Figure, *, title: str | None = None, height: int = 420) 
     return fig
 
 
+def legend_inside(fig: go.Figure) -> go.Figure:
+    """Legend in the lower-right corner of the plot (curves rarely go there), off the title."""
+    fig.update_layout(legend={"orientation": "v", "x": 0.98, "xanchor": "right", "y": 0.02, "yanchor": "bottom",
+                              "bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#ccc", "borderwidth": 1,
+                              "font": {"size": 13}})
+    return fig
+
+
 def empty_figure(message: str, height: int = 320) -> go.Figure:
     """A blank figure that says why there is nothing to plot (never an empty axis)."""
     fig = go.Figure()

@@ -273,7 +273,9 @@ def register(app: dash.Dash) -> None:
         State(ids.CASE_ID, "data"),
         prevent_initial_call=True,
     )
-    def _reset_window(_clicks, case_id):
+    def _reset_window(clicks, case_id):
+        if not clicks:
+            raise dash.exceptions.PreventUpdate
         stored = current_services().store.get(case_id)
         row = stored.row
         return (row.window_low + row.window_high) / 2, row.window_high - row.window_low
@@ -290,7 +292,9 @@ def register(app: dash.Dash) -> None:
         State(ids.REVIEW_USER, "value"),
         prevent_initial_call=True,
     )
-    def _save(_clicks, case_id, agree, label, note, user):
+    def _save(clicks, case_id, agree, label, note, user):
+        if not clicks:  # the button was just rendered (Dash fires when outputs live outside the page)
+            raise dash.exceptions.PreventUpdate
         store = current_services().store
         ok, message = save_review(store, case_id, agree, label, note, user)
         alert = dbc.Alert(message, color="success" if ok else "warning", duration=4000 if ok else None,
@@ -309,7 +313,9 @@ def register(app: dash.Dash) -> None:
         State(ids.CASE_ID, "data"),
         prevent_initial_call=True,
     )
-    def _analyse(_clicks, case_id):
+    def _analyse(clicks, case_id):
+        if not clicks:
+            raise dash.exceptions.PreventUpdate
         try:
             current_services().analyzer.predict_case(case_id)
         except (ImageLoadError, BundleError) as exc:

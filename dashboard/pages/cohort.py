@@ -150,7 +150,7 @@ def layout(**query):
             html.Div(id=ids.COHORT_CHIPS, className="mb-2"),
             dbc.Row(
                 [
-                    dbc.Col(filter_panel(f, queries.facets(services.store)), lg=3),
+                    dbc.Col(filter_panel(f, queries.facets(services.store)), lg=3, xxl=2),
                     dbc.Col(
                         dcc.Loading(
                             dash_table.DataTable(
@@ -165,8 +165,7 @@ def layout(**query):
                                 sort_by=[],
                                 markdown_options={"link_target": "_self", "html": False},
                                 style_table={"overflowX": "auto"},
-                                style_cell={"fontFamily": "inherit", "padding": "4px 8px", "textAlign": "left",
-                                            "verticalAlign": "middle"},
+                                style_cell={"padding": "4px 8px", "textAlign": "left", "verticalAlign": "middle"},
                                 style_header={"fontWeight": "600", "backgroundColor": "#e9ecef"},
                                 style_data_conditional=[
                                     {"if": {"filter_query": '{truth} = "malignant"', "column_id": "truth"},
@@ -179,7 +178,7 @@ def layout(**query):
                             ),
                             type="circle",
                         ),
-                        lg=9,
+                        lg=9, xxl=10,
                     ),
                 ]
             ),
@@ -246,7 +245,9 @@ def register(app: dash.Dash) -> None:
         Input(ids.COHORT_RESET, "n_clicks"),
         prevent_initial_call=True,
     )
-    def _reset(_clicks):
+    def _reset(clicks):
+        if not clicks:
+            raise dash.exceptions.PreventUpdate
         empty = [list(AGE_LIMITS)] + [[] for _ in FILTER_INPUTS[1:]]
         return *empty, None, None
 

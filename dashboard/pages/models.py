@@ -154,7 +154,9 @@ def register(app: dash.Dash) -> None:
         State(ids.MODELS_SELECT, "value"),
         prevent_initial_call=True,
     )
-    def _activate(_clicks, name):
+    def _activate(clicks, name):
+        if not clicks:
+            raise dash.exceptions.PreventUpdate
         services = current_services()
         try:
             card = services.models.activate(name)

@@ -291,7 +291,7 @@ def register(app: dash.Dash) -> None:
         services = current_services()
         batch = ingest_files(services.analyzer, contents, names, patient, services.settings.max_files_per_upload)
         stored = sum(1 for item in batch["items"] if item["case_id"])
-        status = html.Small(f"{stored} of {len(batch['items'])} file(s) stored; analysing…", className="text-muted")
+        status = html.Small(f"{stored} of {len(batch['items'])} file(s) stored as cases", className="text-muted")
         return batch, False, status, None
 
     @app.callback(
@@ -299,6 +299,7 @@ def register(app: dash.Dash) -> None:
         Output(ids.UPLOAD_PROGRESS, "value"),
         Output(ids.UPLOAD_PROGRESS, "label"),
         Output(ids.UPLOAD_PROGRESS, "style"),
+        Output(ids.UPLOAD_PROGRESS, "animated"),
         Output(ids.UPLOAD_TICK, "disabled"),
         Input(ids.UPLOAD_BATCH, "data"),
         Input(ids.UPLOAD_TICK, "n_intervals"),
@@ -315,5 +316,5 @@ def register(app: dash.Dash) -> None:
         style = {"height": "1.6rem"}
         ticked = dash.ctx.triggered_id == ids.UPLOAD_TICK
         if ticked and label == previous_label:  # nothing new finished: do not resend the figures
-            return dash.no_update, dash.no_update, dash.no_update, dash.no_update, done >= total
-        return cards, percent, label, style, done >= total
+            return dash.no_update, dash.no_update, dash.no_update, dash.no_update, dash.no_update, done >= total
+        return cards, percent, label, style, done < total, done >= total

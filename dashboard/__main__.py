@@ -1,0 +1,32 @@
+"""`python -m dashboard <command>`: `import` a dataset into the case store, or `serve` (dev server).
+
+Commands live in dashboard/cli/ and are imported on demand, so `--help` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pipeline.errors import LesionLensError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dashboard", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    from dashboard.cli import import_cases, serve
+
+    import_cases.add_arguments(sub.add_parser("import", help="load a dataset, predict, store for review"))
+    serve.add_arguments(sub.add_parser("serve", help="run the development server (use gunicorn in production)"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.run(args) or 0)
+    except LesionLensError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

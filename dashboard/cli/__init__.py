@@ -1,0 +1,1 @@
+"""Command-line entry points of the dashboard (see `python -m dashboard --help`)."""
