@@ -33,7 +33,6 @@ demo-import: demo-model
 	@$(PY) -m dashboard import $(DEMO_SPEC) --model demo
 
 serve: demo-import
-	@$(PY) -m dashboard ensure-admin
 	@echo "==> serving on http://127.0.0.1:$(PORT) (Ctrl-C stops)"
 	@PORT=$(PORT) $(VENV)/bin/gunicorn dashboard.app:server --bind 127.0.0.1:$(PORT) \
 		--workers $${WEB_CONCURRENCY:-2} --threads $${THREADS:-4} --timeout 120
