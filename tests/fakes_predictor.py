@@ -80,3 +80,30 @@ def make_fake_bundle(models_dir: Path, name: str = "fake", version: str = "1.0",
     }
     (bundle / "bundle.json").write_text(json.dumps(full, indent=2))
     return bundle
+
+
+def lesion_png(width: int = 500, height: int = 400, seed: int = 0) -> bytes:
+    """A speckled ultrasound-like PNG with one dark oval 'lesion'."""
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    image = rng.normal(140, 25, (height, width)).clip(0, 255)
+    rows, cols = np.ogrid[:height, :width]
+    oval = ((rows - height * 0.45) / (height * 0.12)) ** 2 + ((cols - width * 0.4) / (width * 0.1)) ** 2 <= 1
+    image[oval] = rng.normal(30, 8, int(oval.sum())).clip(0, 255)
+    buffer = io.BytesIO()
+    Image.fromarray(image.astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def fake_app(tmp_path: Path, **settings_overrides):
+    """A dashboard app on tmp storage with the fake predictor and one fake bundle."""
+    from dashboard.factory import create_app
+    from dashboard.settings import Settings
+
+    models = tmp_path / "models"
+    make_fake_bundle(models)
+    settings = Settings(home=tmp_path / "home", models_dir=models, **settings_overrides)
+    return create_app(settings, predictor_factory=FakePredictor)

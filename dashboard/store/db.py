@@ -25,7 +25,26 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def normalize_url(database_url: str) -> str:
+    """Pick the installed PostgreSQL driver for plain `postgresql://` / `postgres://` URLs.
+
+    SQLAlchemy 2.1 defaults to psycopg 3; the pinned requirements ship
+    psycopg2-binary, and platform-style `postgres://` URLs are common.
+    """
+    for prefix in ("postgres://", "postgresql://"):
+        if database_url.startswith(prefix):
+            try:
+                import psycopg  # noqa: F401
+
+                driver = "postgresql+psycopg://"
+            except ImportError:
+                driver = "postgresql+psycopg2://"
+            return driver + database_url[len(prefix):]
+    return database_url
+
+
 def make_engine(database_url: str) -> Engine:
+    database_url = normalize_url(database_url)
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[-1]
         if path and path != ":memory:":

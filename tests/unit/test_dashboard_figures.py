@@ -1,0 +1,148 @@
+"""Figure builders: titles, units, colours and empty-data messages, without a browser."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dashboard.figures.image import ImageLayer, case_image_figure, probability_heatmap_figure
+from dashboard.figures.metrics import (
+    calibration_figure,
+    confusion_matrix_figure,
+    overlap_figure,
+    pr_figure,
+    roc_figure,
+    thin,
+)
+from dashboard.figures.overlay import contour_width, downsample, level_width_to_window, overlay_rgba, windowed
+from dashboard.figures.style import PREDICTION_COLOR, TRUTH_COLOR
+from pipeline.metrics import confusion_matrix, operating_points, pr_curve, reliability_curve, roc_curve
+
+
+@pytest.fixture
+def scores():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    p = np.clip(0.35 * y + rng.random(300) * 0.65, 0, 1)
+    return y, p
+
+
+def _texts(fig):
+    return fig.layout.xaxis.title.text, fig.layout.yaxis.title.text
+
+
+def test_okabe_ito_overlay_colours():
+    assert PREDICTION_COLOR.upper() == "#E69F00" and TRUTH_COLOR.upper() == "#56B4E9"
+
+
+def test_overlay_fill_and_contour():
+    mask = np.zeros((50, 60), bool)
+    mask[10:30, 20:40] = True
+    fill = overlay_rgba(mask, PREDICTION_COLOR, "fill")
+    assert fill.shape == (50, 60, 4) and fill.dtype == np.uint8
+    assert (fill[..., 3] > 0).sum() == mask.sum()
+    assert tuple(fill[15, 25, :3]) == (0xE6, 0x9F, 0x00)
+    contour = overlay_rgba(mask, TRUTH_COLOR, "contour")
+    shown = contour[..., 3] > 0
+    assert 0 < shown.sum() < mask.sum()
+    assert not shown[20, 30]  # the inside of the lesion stays clear in contour mode
+    assert contour_width((2000, 1000)) > contour_width((100, 100)) == 1
+
+
+def test_overlay_of_empty_mask_is_transparent():
+    assert overlay_rgba(np.zeros((8, 8), bool), PREDICTION_COLOR, "contour")[..., 3].max() == 0
+
+
+def test_window_level():
+    pixels = np.linspace(-1000, 1000, 100, dtype=np.float32).reshape(10, 10)
+    low, high = level_width_to_window(0, 400)
+    assert (low, high) == (-200, 200)
+    out = windowed(pixels, low, high)
+    assert out.dtype == np.uint8 and out.min() == 0 and out.max() == 255
+    assert out[0, 0] == 0 and out[-1, -1] == 255
+
+
+def test_downsample_keeps_mean():
+    array = np.random.default_rng(0).random((400, 500)).astype(np.float32)
+    small, step = downsample(array, 100)
+    assert step == 5 and max(small.shape) <= 100
+    assert small.mean() == pytest.approx(array.mean(), abs=1e-3)
+
+
+def test_case_image_figure_layers_and_units():
+    layers = [ImageLayer("/files/x/overlay.png?layer=pred", "Prediction", PREDICTION_COLOR, 0.3)]
+    fig = case_image_figure(500, 400, "/files/x/display.png", layers, spacing_mm=(0.1, 0.1))
+    assert [img.source for img in fig.layout.images] == ["/files/x/display.png", "/files/x/overlay.png?layer=pred"]
+    assert fig.layout.images[1].opacity == pytest.approx(0.3)
+    x_title, y_title = _texts(fig)
+    assert "mm" in x_title and "px" in y_title
+    assert fig.layout.yaxis.range == (400, 0)  # rows go down like every viewer
+    assert fig.layout.yaxis.scaleanchor == "x"
+    assert "px" in _texts(case_image_figure(10, 10, "/b.png"))[0]
+
+
+def test_probability_heatmap_scale():
+    prob = np.zeros((300, 200), np.float32)
+    prob[100:150, 50:100] = 0.9
+    fig = probability_heatmap_figure(prob, "/files/x/display.png", max_side=100)
+    heat = fig.data[0]
+    assert heat.zmin == 0 and heat.zmax == 1 and heat.colorbar.title.text == "P(lesion)"
+    assert max(np.asarray(heat.z).shape) <= 100
+    assert _texts(fig) == ("column (px)", "row (px)")
+
+
+def test_confusion_matrix_counts(scores):
+    y, p = scores
+    cm = confusion_matrix(y, p, 0.5)
+    fig = confusion_matrix_figure(cm, 0.5)
+    text = " ".join(" ".join(row) for row in fig.data[0].text)
+    for value in (cm.tn, cm.fp, cm.fn, cm.tp):
+        assert f"<b>{value}</b>" in text
+    assert _texts(fig) == ("Predicted label (model)", "True label (pathology)")
+    assert "0.50" in fig.layout.title.text
+
+
+def test_confusion_matrix_empty():
+    fig = confusion_matrix_figure(confusion_matrix(np.array([], int), np.array([]), 0.5), 0.5)
+    assert "No cases" in fig.layout.annotations[0].text
+
+
+def test_roc_with_ci_readers_and_threshold(scores):
+    y, p = scores
+    birads = np.where(p > 0.6, "5", np.where(p > 0.4, "4a", "3"))
+    points = operating_points(y, birads)
+    fig = roc_figure(roc_curve(y, p), (0.7, 0.8), points, (0.3, 0.7))
+    names = [trace.name for trace in fig.data]
+    assert any("AUC" in n and "95% CI 0.700–0.800" in n for n in names)
+    assert "radiologists (BI-RADS ≥ k)" in names and "current threshold" in names
+    assert "false positive rate" in _texts(fig)[0] and "sensitivity" in _texts(fig)[1]
+
+
+def test_roc_single_class_says_why():
+    fig = roc_figure(roc_curve(np.ones(5, int), np.linspace(0, 1, 5)))
+    assert "both benign and malignant" in fig.layout.annotations[0].text
+
+
+def test_pr_and_calibration(scores):
+    y, p = scores
+    fig = pr_figure(pr_curve(y, p), (0.5, 0.6), float(y.mean()), (0.7, 0.6))
+    assert any("AP" in (t.name or "") for t in fig.data)
+    assert _texts(fig) == ("recall (sensitivity)", "precision (PPV)")
+    cal = calibration_figure(reliability_curve(y, p), 0.2)
+    assert "ECE" in cal.layout.title.text and "Brier 0.200" in cal.layout.title.text
+    assert _texts(cal) == ("predicted P(malignant)", "observed fraction malignant")
+
+
+def test_overlap_histograms():
+    fig = overlap_figure(np.array([0.8, 0.9, np.nan]), np.array([0.7, 0.8, np.nan]))
+    assert len(fig.data) == 2 and "2 cases" in fig.layout.title.text
+    assert fig.layout.yaxis.title.text == "cases (count)"
+    assert "No cases" in overlap_figure(np.array([]), np.array([])).layout.annotations[0].text
+
+
+def test_thin_keeps_ends():
+    x = np.arange(5000)
+    (small,) = thin(x, limit=100)
+    assert len(small) <= 100 and small[0] == 0 and small[-1] == 4999
+    (same,) = thin(np.arange(10), limit=100)
+    assert len(same) == 10
