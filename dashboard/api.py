@@ -127,6 +127,12 @@ def get_case(case_id: str):
     )
 
 
+@api.route("/<path:rest>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+def unknown(rest: str):
+    """Without this, Dash's catch-all page route would answer unknown API paths with HTML."""
+    return error(404, f"no API endpoint /api/v1/{rest}")
+
+
 @api.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
     return error(exc.code or 500, exc.description or exc.name)
