@@ -42,12 +42,18 @@ def _secret_key(base: Path) -> str:
         return env
     path = base / "secret_key"
     if not path.exists():
+        tmp = base / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+            handle.flush()
+            os.fsync(handle.fileno())
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32))
+            os.link(tmp, path)
         except FileExistsError:
             pass
+        finally:
+            os.unlink(tmp)
     return path.read_text().strip()
 
 

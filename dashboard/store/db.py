@@ -8,9 +8,11 @@ gunicorn workers writing at once wait instead of failing, and foreign keys
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import sessionmaker
 
 from dashboard.store.models import Base
@@ -56,9 +58,21 @@ def make_engine(database_url: str) -> Engine:
     return engine
 
 
-def init_schema(engine: Engine) -> None:
-    """Create missing tables (idempotent; safe when several workers start at once)."""
-    Base.metadata.create_all(engine, checkfirst=True)
+def init_schema(engine: Engine, attempts: int = 5) -> None:
+    """Create missing tables (idempotent; safe when several workers start at once).
+
+    gunicorn workers each build the app (no --preload), so two of them can
+    race between "does the table exist" and "CREATE TABLE"; the loser sees
+    "already exists", waits a moment and checks again.
+    """
+    for attempt in range(attempts):
+        try:
+            Base.metadata.create_all(engine, checkfirst=True)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:
