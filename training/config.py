@@ -16,34 +16,12 @@ import yaml
 
 from pipeline.augment import AugmentConfig
 from pipeline.errors import LesionLensError
-
-
-@dataclass(frozen=True)
-class SegModelConfig:
-    input_size: int = 160
-    base_filters: int = 16
-    depth: int = 4
-    block: str = "separable"
-    norm: str = "batch"
-    attention: bool = False
-    dropout: float = 0.1
-
-
-@dataclass(frozen=True)
-class ClsModelConfig:
-    input_size: int = 96
-    base_filters: int = 24
-    stages: int = 4
-    block: str = "residual"
-    norm: str = "batch"
-    dropout: float = 0.3
-    backbone: str = "small_resnet"
-    pretrained_weights: str | None = None
+from pipeline.models.specs import ClassifierSpec, UNetSpec
 
 
 @dataclass(frozen=True)
 class SegTrainConfig:
-    model: SegModelConfig = field(default_factory=SegModelConfig)
+    model: UNetSpec = field(default_factory=UNetSpec)
     epochs: int = 25
     batch_size: int = 16
     learning_rate: float = 2e-3
@@ -56,7 +34,7 @@ class SegTrainConfig:
 
 @dataclass(frozen=True)
 class ClsTrainConfig:
-    model: ClsModelConfig = field(default_factory=ClsModelConfig)
+    model: ClassifierSpec = field(default_factory=ClassifierSpec)
     epochs: int = 20
     batch_size: int = 32
     learning_rate: float = 1e-3

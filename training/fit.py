@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from pipeline.models import ClassifierSpec, UNetSpec, build_classifier, build_unet
+from pipeline.models import build_classifier, build_unet
 from pipeline.models.losses import hard_dice, make_seg_loss
 from training.batches import RegionBatches, SegBatches
 from training.config import TrainConfig
@@ -64,82 +64,81 @@ def _load_init(model: keras.Model, path: str | None) -> None:
     log.info("initialised %d layers from %s", copied, path)
 
 
-def fit_segmentation(train: list[CaseArrays], val: list[CaseArrays], cfg: TrainConfig, run_dir: Path) -> keras.Model:
-    stage_dir = run_dir / "seg"
+def _fit_stage(stage: str, run_dir: Path, build, train_batches, val_batches, *, loss, metric, monitor: str,
+               epochs: int, lr: float, weight_decay: float, class_weight=None) -> keras.Model:
+    """Compile, fit with per-epoch backup, keep the best epoch by `monitor`.
+
+    A finished stage (final.keras) is loaded, not retrained; an interrupted
+    one resumes from its backup at the last completed epoch.
+    """
+    stage_dir = run_dir / stage
     final = stage_dir / "final.keras"
     if final.exists():
-        log.info("segmentation already trained: %s", final)
+        log.info("%s already trained: %s", stage, final)
         return keras.saving.load_model(final, compile=False)
     stage_dir.mkdir(parents=True, exist_ok=True)
-    sc = cfg.seg
-    keras.utils.set_random_seed(cfg.seed)
-    model = build_unet(UNetSpec(**vars(sc.model)))
-    _load_init(model, sc.init_weights)
-    size = sc.model.input_size
-    train_batches = SegBatches(train, size, sc.batch_size, sc.augment, seed=cfg.seed)
-    val_batches = SegBatches(val, size, sc.batch_size, None, seed=cfg.seed)
-    model.compile(
-        optimizer=_optimizer(sc.learning_rate, sc.weight_decay, sc.epochs * len(train_batches)),
-        loss=make_seg_loss(sc.bce_weight, sc.focal),
-        metrics=[hard_dice],
-    )
+    model = build()
+    model.compile(optimizer=_optimizer(lr, weight_decay, epochs * len(train_batches)), loss=loss, metrics=[metric])
     best = stage_dir / "best.keras"
     model.fit(
         train_batches,
         validation_data=val_batches,
-        epochs=sc.epochs,
+        epochs=epochs,
         verbose=0,
+        class_weight=class_weight,
         callbacks=[
             keras.callbacks.BackupAndRestore(str(stage_dir / "backup")),
-            keras.callbacks.ModelCheckpoint(str(best), monitor="val_hard_dice", mode="max", save_best_only=True),
-            EpochLog("segmentation", sc.epochs),
+            keras.callbacks.ModelCheckpoint(str(best), monitor=monitor, mode="max", save_best_only=True),
+            EpochLog(stage, epochs),
         ],
     )
     best_model = keras.saving.load_model(best, compile=False)
     best_model.save(final)
     return best_model
+
+
+def fit_segmentation(train: list[CaseArrays], val: list[CaseArrays], cfg: TrainConfig, run_dir: Path) -> keras.Model:
+    sc = cfg.seg
+    keras.utils.set_random_seed(cfg.seed)
+
+    def build():
+        model = build_unet(sc.model)
+        _load_init(model, sc.init_weights)
+        return model
+
+    size = sc.model.input_size
+    return _fit_stage(
+        "seg", run_dir, build,
+        SegBatches(train, size, sc.batch_size, sc.augment, seed=cfg.seed),
+        SegBatches(val, size, sc.batch_size, None, seed=cfg.seed),
+        loss=make_seg_loss(sc.bce_weight, sc.focal), metric=hard_dice, monitor="val_hard_dice",
+        epochs=sc.epochs, lr=sc.learning_rate, weight_decay=sc.weight_decay,
+    )
 
 
 def fit_classifier(
     train: list[CaseArrays], val: list[CaseArrays], val_masks: list[np.ndarray], cfg: TrainConfig, run_dir: Path
 ) -> keras.Model:
     """Train on jittered expert masks; select on the segmenter's own masks."""
-    stage_dir = run_dir / "cls"
-    final = stage_dir / "final.keras"
-    if final.exists():
-        log.info("classifier already trained: %s", final)
-        return keras.saving.load_model(final, compile=False)
-    stage_dir.mkdir(parents=True, exist_ok=True)
     cc = cfg.cls
     keras.utils.set_random_seed(cfg.seed + 1)
-    model = build_classifier(ClassifierSpec(**vars(cc.model)))
-    _load_init(model, cc.init_weights)
     train = [t for t in train if t.case.label in ("benign", "malignant")]
     keep = [i for i, v in enumerate(val) if v.case.label in ("benign", "malignant")]
     val, val_masks = [val[i] for i in keep], [val_masks[i] for i in keep]
-    size = cc.model.input_size
-    train_batches = RegionBatches(train, size, cc.batch_size, cc.margin, cc.augment, cc.mask_jitter, seed=cfg.seed)
-    val_batches = RegionBatches(val, size, cc.batch_size, cc.margin, masks=val_masks)
     positives = sum(t.malignant for t in train)
     weight = {0: len(train) / max(2 * (len(train) - positives), 1), 1: len(train) / max(2 * positives, 1)}
-    model.compile(
-        optimizer=_optimizer(cc.learning_rate, cc.weight_decay, cc.epochs * len(train_batches)),
+
+    def build():
+        model = build_classifier(cc.model)
+        _load_init(model, cc.init_weights)
+        return model
+
+    size = cc.model.input_size
+    return _fit_stage(
+        "cls", run_dir, build,
+        RegionBatches(train, size, cc.batch_size, cc.margin, cc.augment, cc.mask_jitter, seed=cfg.seed),
+        RegionBatches(val, size, cc.batch_size, cc.margin, masks=val_masks),
         loss=keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.05),
-        metrics=[keras.metrics.AUC(from_logits=True, name="auc")],
+        metric=keras.metrics.AUC(from_logits=True, name="auc"), monitor="val_auc",
+        epochs=cc.epochs, lr=cc.learning_rate, weight_decay=cc.weight_decay, class_weight=weight,
     )
-    best = stage_dir / "best.keras"
-    model.fit(
-        train_batches,
-        validation_data=val_batches,
-        epochs=cc.epochs,
-        verbose=0,
-        class_weight=weight,
-        callbacks=[
-            keras.callbacks.BackupAndRestore(str(stage_dir / "backup")),
-            keras.callbacks.ModelCheckpoint(str(best), monitor="val_auc", mode="max", save_best_only=True),
-            EpochLog("classifier", cc.epochs),
-        ],
-    )
-    best_model = keras.saving.load_model(best, compile=False)
-    best_model.save(final)
-    return best_model

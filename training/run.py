@@ -80,11 +80,10 @@ def train_bundle(
     seg = fit_segmentation(train, val, cfg, work_dir)
     seg_minutes = (time.time() - started) / 60
     has_normal = any(c.label == "normal" for c in train_cases)
-    import keras
 
-    from pipeline.models import ClassifierSpec, build_classifier
+    from pipeline.models import build_classifier
 
-    placeholder = build_classifier(ClassifierSpec(**vars(cfg.cls.model)))
+    placeholder = build_classifier(cfg.cls.model)
     seg_only = Predictor.from_models([seg], [placeholder], settings_for(cfg, has_normal))
     val_masks = [seg_only.lesion_mask(seg_only.segment_work(v.image))[0] for v in val]
     cls = fit_classifier(train, val, val_masks, cfg, work_dir)
@@ -112,7 +111,7 @@ def train_bundle(
         "calibration": {"method": "temperature", "temperature": temperature, "fitted_on": "validation, predicted masks"},
         "tta_flip": cfg.tta_flip,
         "members": [{"seg": "members/0/seg.keras", "cls": "members/0/cls.keras"}],
-        "models": {"segmentation": cfg.seg.model.__dict__, "classifier": cfg.cls.model.__dict__},
+        "models": {"segmentation": cfg.seg.model.to_dict(), "classifier": cfg.cls.model.to_dict()},
         "training": {
             "dataset": dataset_spec,
             "split": split,

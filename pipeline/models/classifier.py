@@ -13,27 +13,11 @@ can be used instead, with ImageNet weights read from a local file
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import keras
 from keras import layers
 
 from pipeline.models.blocks import conv_block
-
-
-@dataclass(frozen=True)
-class ClassifierSpec:
-    input_size: int = 96
-    base_filters: int = 24
-    stages: int = 4
-    block: str = "residual"
-    norm: str = "batch"
-    dropout: float = 0.3
-    backbone: str = "small_resnet"  # or a keras.applications class name
-    pretrained_weights: str | None = None  # local .h5/.weights.h5 path for keras.applications
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from pipeline.models.specs import ClassifierSpec
 
 
 def _small_resnet(x, spec: ClassifierSpec):

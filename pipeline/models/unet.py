@@ -7,26 +7,11 @@ the defaults were chosen by measuring throughput on this class of machine
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import keras
 from keras import layers
 
 from pipeline.models.blocks import attention_gate, conv_block
-
-
-@dataclass(frozen=True)
-class UNetSpec:
-    input_size: int = 128
-    base_filters: int = 16
-    depth: int = 4  # number of down-sampling steps
-    block: str = "residual"  # plain | residual | separable
-    norm: str = "batch"  # batch | group | none
-    attention: bool = False
-    dropout: float = 0.1  # at the bottleneck
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from pipeline.models.specs import UNetSpec
 
 
 def build_unet(spec: UNetSpec) -> keras.Model:

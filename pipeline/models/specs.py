@@ -1,0 +1,38 @@
+"""Architecture specs as plain dataclasses (no Keras import).
+
+Training configs embed these directly and bundle cards record them, so a
+model's shape is declared once and readable without TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class UNetSpec:
+    input_size: int = 160
+    base_filters: int = 16  # keep >= 16: oneDNN kernels crashed with 8 (README, Decisions)
+    depth: int = 4  # number of down-sampling steps
+    block: str = "separable"  # plain | residual | separable (separable = residual with depthwise convs)
+    norm: str = "batch"  # batch | group | none
+    attention: bool = False
+    dropout: float = 0.1  # at the bottleneck
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    input_size: int = 96
+    base_filters: int = 24
+    stages: int = 4
+    block: str = "residual"
+    norm: str = "batch"
+    dropout: float = 0.3
+    backbone: str = "small_resnet"  # or a keras.applications class name
+    pretrained_weights: str | None = None  # local weights file for keras.applications backbones
+
+    def to_dict(self) -> dict:
+        return asdict(self)
