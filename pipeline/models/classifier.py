@@ -31,19 +31,12 @@ def _small_resnet(x, spec: ClassifierSpec):
 
 
 def _applications_backbone(x, spec: ClassifierSpec):
-    """Wrap a keras.applications network; the 2 input channels become 3
-    (image, mask, image) so ImageNet first-layer filters still see texture."""
-    try:
-        constructor = getattr(keras.applications, spec.backbone)
-    except AttributeError as exc:
-        raise ValueError(f"unknown backbone {spec.backbone!r} (not in keras.applications)") from exc
-    image = x[..., 0:1]
-    mask = x[..., 1:2]
-    three = layers.Concatenate()([image, mask, image])
-    net = constructor(include_top=False, weights=None, input_shape=(spec.input_size, spec.input_size, 3))
-    if spec.pretrained_weights:
-        net.load_weights(spec.pretrained_weights, skip_mismatch=True)
-    return net(three)
+    """The 2 input channels become 3 (image, mask, image) so ImageNet
+    first-layer filters still see texture."""
+    from pipeline.models.encoders import applications_model
+
+    three = layers.Concatenate()([x[..., 0:1], x[..., 1:2], x[..., 0:1]])
+    return applications_model(spec.backbone, spec.input_size, spec.pretrained_weights)(three)
 
 
 def build_classifier(spec: ClassifierSpec) -> keras.Model:

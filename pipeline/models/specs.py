@@ -18,6 +18,8 @@ class UNetSpec:
     norm: str = "batch"  # batch | group | none
     attention: bool = False
     dropout: float = 0.1  # at the bottleneck
+    encoder: str | None = None  # None = our own encoder; else "MobileNetV2", "ResNet50" or "EfficientNetB0"
+    pretrained_weights: str | None = None  # local ImageNet weights file for `encoder`
 
     def to_dict(self) -> dict:
         return asdict(self)

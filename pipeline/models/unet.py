@@ -14,32 +14,42 @@ from pipeline.models.blocks import attention_gate, conv_block
 from pipeline.models.specs import UNetSpec
 
 
+def _decoder(x, skips, spec: UNetSpec, widths):
+    for skip, filters in zip(reversed(skips), reversed(widths)):
+        x = layers.UpSampling2D(2, interpolation="bilinear")(x)
+        x = layers.Conv2D(filters, 1, padding="same")(x)
+        if spec.attention:
+            skip = attention_gate(skip, x, max(filters // 2, 4))
+        x = layers.Concatenate()([x, skip])
+        x = conv_block(x, filters, block=spec.block, norm=spec.norm)
+    return x
+
+
 def build_unet(spec: UNetSpec) -> keras.Model:
     """Image (S x S x 1, standardised) -> lesion logits (S x S x 1).
 
     The model returns logits, not probabilities: the losses are numerically
     stabler on logits and the predictor applies the sigmoid itself.
     """
-    if spec.input_size % (2**spec.depth):
-        raise ValueError(f"input_size {spec.input_size} must be divisible by 2**depth={2**spec.depth}")
+    depth = 5 if spec.encoder else spec.depth
+    if spec.input_size % (2**depth):
+        raise ValueError(f"input_size {spec.input_size} must be divisible by {2**depth}")
     inputs = keras.Input((spec.input_size, spec.input_size, 1), name="image")
-    x = inputs
-    skips = []
-    for level in range(spec.depth):
-        x = conv_block(x, spec.base_filters * 2**level, block=spec.block, norm=spec.norm)
-        skips.append(x)
-        x = layers.MaxPooling2D(2)(x)
-    x = conv_block(x, spec.base_filters * 2**spec.depth, block=spec.block, norm=spec.norm)
+    widths = [spec.base_filters * 2**level for level in range(depth)]
+    if spec.encoder:
+        from pipeline.models.encoders import encoder_features
+
+        skips, x = encoder_features(spec.encoder, inputs, spec.input_size, spec.pretrained_weights)
+        skips = [inputs] + list(skips)  # full-resolution skip from the image itself
+    else:
+        x, skips = inputs, []
+        for filters in widths:
+            x = conv_block(x, filters, block=spec.block, norm=spec.norm)
+            skips.append(x)
+            x = layers.MaxPooling2D(2)(x)
+        x = conv_block(x, spec.base_filters * 2**depth, block=spec.block, norm=spec.norm)
     if spec.dropout:
         x = layers.SpatialDropout2D(spec.dropout)(x)
-    for level in reversed(range(spec.depth)):
-        filters = spec.base_filters * 2**level
-        x = layers.UpSampling2D(2, interpolation="bilinear")(x)
-        x = layers.Conv2D(filters, 1, padding="same")(x)
-        skip = skips[level]
-        if spec.attention:
-            skip = attention_gate(skip, x, max(filters // 2, 4))
-        x = layers.Concatenate()([x, skip])
-        x = conv_block(x, filters, block=spec.block, norm=spec.norm)
+    x = _decoder(x, skips, spec, widths)
     logits = layers.Conv2D(1, 1, padding="same", dtype="float32", name="lesion_logits")(x)
     return keras.Model(inputs, logits, name="unet")
