@@ -10,9 +10,29 @@ from pipeline.types import Case, ImageRecord, Prediction
 
 __all__ = [
     "BundleError",
+    "Predictor",
+    "load_cases",
+    "load_image",
     "Case",
     "DatasetError",
     "ImageLoadError",
     "ImageRecord",
     "Prediction",
 ]
+
+
+def __getattr__(name):
+    """`pipeline.Predictor`, `pipeline.load_image`, `pipeline.load_cases` on first use."""
+    if name == "Predictor":
+        from pipeline.predictor import Predictor
+
+        return Predictor
+    if name == "load_image":
+        from pipeline.io import load_image
+
+        return load_image
+    if name == "load_cases":
+        from pipeline.datasets import load_cases
+
+        return load_cases
+    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")
