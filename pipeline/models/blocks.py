@@ -10,9 +10,9 @@ import keras
 from keras import layers
 
 
-def norm_layer(kind: str, name: str | None = None) -> keras.layers.Layer:
+def norm_layer(kind: str, name: str | None = None, momentum: float = 0.99) -> keras.layers.Layer:
     if kind == "batch":
-        return layers.BatchNormalization(name=name)
+        return layers.BatchNormalization(momentum=momentum, name=name)
     if kind == "group":
         return layers.GroupNormalization(groups=8, name=name)
     if kind == "none":
@@ -26,20 +26,20 @@ def conv(x, filters: int, block: str, kernel: int = 3, strides: int = 1):
     return layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
 
 
-def conv_block(x, filters: int, *, block: str = "residual", norm: str = "batch", strides: int = 1):
+def conv_block(x, filters: int, *, block: str = "residual", norm: str = "batch", strides: int = 1, momentum: float = 0.99):
     """Two 3x3 convolutions; `residual` adds a (projected) shortcut."""
     if block not in ("plain", "residual", "separable"):
         raise ValueError(f"unknown block type {block!r}: expected plain, residual or separable")
     shortcut = x
     y = conv(x, filters, block, strides=strides)
-    y = norm_layer(norm)(y)
+    y = norm_layer(norm, momentum=momentum)(y)
     y = layers.Activation("relu")(y)
     y = conv(y, filters, block)
-    y = norm_layer(norm)(y)
+    y = norm_layer(norm, momentum=momentum)(y)
     if block in ("residual", "separable"):
         if shortcut.shape[-1] != filters or strides != 1:
             shortcut = layers.Conv2D(filters, 1, strides=strides, padding="same", use_bias=False)(shortcut)
-            shortcut = norm_layer(norm)(shortcut)
+            shortcut = norm_layer(norm, momentum=momentum)(shortcut)
         y = layers.Add()([y, shortcut])
     return layers.Activation("relu")(y)
 

@@ -22,11 +22,11 @@ from pipeline.models.specs import ClassifierSpec
 
 def _small_resnet(x, spec: ClassifierSpec):
     x = layers.Conv2D(spec.base_filters, 3, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x) if spec.norm == "batch" else x
+    x = layers.BatchNormalization(momentum=spec.bn_momentum)(x) if spec.norm == "batch" else x
     x = layers.Activation("relu")(x)
     for stage in range(spec.stages):
         filters = spec.base_filters * 2**stage
-        x = conv_block(x, filters, block=spec.block, norm=spec.norm, strides=1 if stage == 0 else 2)
+        x = conv_block(x, filters, block=spec.block, norm=spec.norm, strides=1 if stage == 0 else 2, momentum=spec.bn_momentum)
     return x
 
 

@@ -16,6 +16,7 @@ class UNetSpec:
     depth: int = 4  # number of down-sampling steps
     block: str = "separable"  # plain | residual | separable (separable = residual with depthwise convs)
     norm: str = "batch"  # batch | group | none
+    bn_momentum: float = 0.99  # 0.9 for small datasets: moving statistics catch up within few steps
     attention: bool = False
     dropout: float = 0.1  # at the bottleneck
     encoder: str | None = None  # None = our own encoder; else "MobileNetV2", "ResNet50" or "EfficientNetB0"
@@ -32,6 +33,7 @@ class ClassifierSpec:
     stages: int = 4
     block: str = "residual"
     norm: str = "batch"
+    bn_momentum: float = 0.99
     dropout: float = 0.3
     backbone: str = "small_resnet"  # or a keras.applications class name
     pretrained_weights: str | None = None  # local weights file for keras.applications backbones

@@ -21,7 +21,7 @@ def _decoder(x, skips, spec: UNetSpec, widths):
         if spec.attention:
             skip = attention_gate(skip, x, max(filters // 2, 4))
         x = layers.Concatenate()([x, skip])
-        x = conv_block(x, filters, block=spec.block, norm=spec.norm)
+        x = conv_block(x, filters, block=spec.block, norm=spec.norm, momentum=spec.bn_momentum)
     return x
 
 
@@ -44,10 +44,10 @@ def build_unet(spec: UNetSpec) -> keras.Model:
     else:
         x, skips = inputs, []
         for filters in widths:
-            x = conv_block(x, filters, block=spec.block, norm=spec.norm)
+            x = conv_block(x, filters, block=spec.block, norm=spec.norm, momentum=spec.bn_momentum)
             skips.append(x)
             x = layers.MaxPooling2D(2)(x)
-        x = conv_block(x, spec.base_filters * 2**depth, block=spec.block, norm=spec.norm)
+        x = conv_block(x, spec.base_filters * 2**depth, block=spec.block, norm=spec.norm, momentum=spec.bn_momentum)
     if spec.dropout:
         x = layers.SpatialDropout2D(spec.dropout)(x)
     x = _decoder(x, skips, spec, widths)
