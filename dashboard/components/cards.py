@@ -28,8 +28,10 @@ HIDDEN_METADATA = {"birads_major", "spacing_mm", "window_center", "window_width"
                    "image_path", "mask_path", "path", "file", "filename"}
 
 
-def format_area(area_px: int | None, area_mm2: float | None) -> str:
+def format_area(area_px: int | None, area_mm2: float | None, lesion_found: bool = True) -> str:
     """Lesion area in mm² when the pixel spacing is known, else in pixels (and says so)."""
+    if not lesion_found:
+        return "— (no lesion segmented)"
     if area_mm2 is not None and math.isfinite(area_mm2):
         return f"{area_mm2:,.1f} mm²"
     if area_px is None:
@@ -62,7 +64,8 @@ def prediction_block(summary: dict[str, Any], dice: float | None = None) -> html
         ("P(malignant), calibrated", html.Span(format_probability(summary.get("probability")),
                                                className="ll-big-number ll-probability")),
         ("Uncertainty", uncertainty_text(summary.get("uncertainty"))),
-        ("Lesion area", format_area(summary.get("area_px"), summary.get("area_mm2"))),
+        ("Lesion area", format_area(summary.get("area_px"), summary.get("area_mm2"),
+                                    bool(summary.get("lesion_found", True)))),
         ("Lesion found", "yes" if summary.get("lesion_found") else "no — classification is a best guess"),
         ("Model", f"{model.get('name', '?')} v{model.get('version', '?')}"),
     ]

@@ -48,7 +48,7 @@ def footer() -> html.Footer:
 def layout() -> html.Div:
     return html.Div(
         [
-            dcc.Location(id=ids.URL, refresh=False),
+            dcc.Location(id=ids.URL, refresh="callback-nav"),  # callbacks navigate through Dash pages
             dcc.Store(id=ids.REVIEWER_NAME, storage_type="local"),
             navbar(),
             dbc.Container(dash.page_container, fluid=True, className="ll-main"),

@@ -150,7 +150,7 @@ def layout(**query):
             html.Div(id=ids.COHORT_CHIPS, className="mb-2"),
             dbc.Row(
                 [
-                    dbc.Col(filter_panel(f, queries.facets(services.store)), lg=3, xxl=2),
+                    dbc.Col(filter_panel(f, queries.facets(services.store)), lg=3),
                     dbc.Col(
                         dcc.Loading(
                             dash_table.DataTable(
@@ -178,7 +178,7 @@ def layout(**query):
                             ),
                             type="circle",
                         ),
-                        lg=9, xxl=10,
+                        lg=9,
                     ),
                 ]
             ),
@@ -253,6 +253,7 @@ def register(app: dash.Dash) -> None:
 
     @app.callback(
         Output(ids.URL, "pathname", allow_duplicate=True),
+        Output(ids.URL, "search", allow_duplicate=True),
         Input(ids.COHORT_TABLE, "active_cell"),
         State(ids.COHORT_TABLE, "data"),
         prevent_initial_call=True,
@@ -264,4 +265,4 @@ def register(app: dash.Dash) -> None:
         row = active_cell["row"]
         if row >= len(data):
             raise dash.exceptions.PreventUpdate
-        return f"/case/{data[row]['id']}"
+        return f"/case/{data[row]['id']}", ""

@@ -91,6 +91,7 @@ def test_pending_cards_before_prediction(services):
 def test_result_texts():
     assert format_area(1234, None) == "1,234 px (pixel spacing unknown)"
     assert format_area(10, 3.456) == "3.5 mm²"
+    assert format_area(0, None, lesion_found=False) == "— (no lesion segmented)"
     assert "low" in uncertainty_text(0.01) and "high" in uncertainty_text(0.3)
     block = str(prediction_block({"label": "malignant", "probability": 0.87, "uncertainty": 0.02, "area_px": 10,
                                   "area_mm2": None, "lesion_found": True, "model": {"name": "m", "version": "3"}}))
