@@ -52,9 +52,9 @@ def case_figures(row, prediction, model, style: str, opacity: float, window: tup
 
 def _window_controls(row):
     span = max(row.pixel_max - row.pixel_min, 1.0)
-    level = (row.window_low + row.window_high) / 2
-    width = row.window_high - row.window_low
     step = span / 500 if span < 50 else 1
+    level = round((row.window_low + row.window_high) / 2 / step) * step
+    width = max(step, round((row.window_high - row.window_low) / step) * step)
     hidden = not needs_window_controls(row)
     return html.Div(
         [

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from typing import Any
 
@@ -104,6 +105,14 @@ class Analyzer:
         self.cache = cache
         self.models = models
         self.predictors = predictors
+        self._case_locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock_for(self, case_id: str) -> threading.Lock:
+        with self._guard:
+            if len(self._case_locks) > 1000:  # forget idle locks; a held one is re-created harmlessly
+                self._case_locks = {k: v for k, v in self._case_locks.items() if v.locked()}
+            return self._case_locks.setdefault(case_id, threading.Lock())
 
     @property
     def limits(self) -> Limits:
@@ -142,7 +151,13 @@ class Analyzer:
         """Prediction row of `case_id` for the active (or given) model: stored, cached or computed.
 
         Returns (PredictionRow, source) with source "store", "cache" or "model".
+        A per-case lock stops two overlapping progress ticks of the New case
+        page from running the model twice on the same case in one worker.
         """
+        with self._lock_for(case_id):
+            return self._predict_case(case_id, card, force)
+
+    def _predict_case(self, case_id: str, card: dict[str, Any] | None, force: bool):
         card = card or self.models.require_active()
         name, version = str(card["name"]), str(card["version"])
         stored = self.store.get(case_id)

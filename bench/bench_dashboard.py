@@ -1,0 +1,318 @@
+"""Dashboard server-side latency and memory (run by hand, not in CI).
+
+    .venv/bin/python bench/bench_dashboard.py [--models DIR] [--runs 20] [--cohort 10000] [--skip-gunicorn]
+
+Measures, on this machine, with a real bundle (models/demo if present, else
+the tiny test bundle trained by tests/browser/support.py):
+
+1. upload -> result: the two Dash callbacks of the New case page (store the
+   upload, then predict and render the result card) for a 500 x 400 PNG,
+   through Flask's test client (JSON, base64 and figure serialisation
+   included, browser and network excluded); p50/p95 over distinct images.
+2. repeat upload: the same image again (answered by the prediction cache).
+3. a 10,000-case cohort inserted directly into a fresh store: a filter change
+   -> table page + every metric figure, cold (cache empty) and warm; and a
+   threshold-slider move.
+4. first page load: index HTML + layout + dependencies + the page-routing
+   callback for /cohort on the 10,000-case store.
+5. memory per gunicorn worker (Procfile flags, 2 workers) once each worker has
+   loaded the model: RSS and USS per worker.
+
+Writes bench/results/bench_dashboard-<UTC time>.json and prints a short table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from dashboard import ids  # noqa: E402
+from dashboard.factory import create_app  # noqa: E402
+from dashboard.settings import Settings  # noqa: E402
+
+
+def pct(values, q):
+    return float(np.percentile(np.asarray(values) * 1000, q))
+
+
+def choose_models(arg: str | None) -> Path:
+    if arg:
+        return Path(arg)
+    if (REPO / "models" / "demo" / "bundle.json").is_file():
+        return REPO / "models"
+    from tests.browser.support import tiny_models_dir
+
+    return tiny_models_dir()
+
+
+def callback(client, app, output: str, inputs: list[dict], state: list[dict] | None = None) -> dict:
+    key = next(k for k in app.callback_map if output in k and "allow_duplicate" not in k or output == k)
+    outputs = [{"id": o.split(".")[0], "property": o.split(".")[1]} for o in key.strip(".").split("...")]
+    body = {"output": key, "outputs": outputs if key.startswith("..") else outputs[0], "inputs": inputs,
+            "state": state or [], "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
+    response = client.post("/_dash-update-component", json=body)
+    if response.status_code != 200:
+        raise RuntimeError(f"callback {output} failed: {response.status_code} {response.data[:300]!r}")
+    return response.get_json()["response"] if response.data else {}
+
+
+def key_for(app, first_output: str) -> str:
+    return next(k for k in app.callback_map if k.startswith(f"..{first_output}.") or k == first_output)
+
+
+def upload_bench(app, runs: int) -> dict:
+    from tests.fakes_predictor import lesion_png
+
+    client = app.server.test_client()
+    client.get("/")
+    ingest_key = key_for(app, f"{ids.UPLOAD_BATCH}.data")
+    advance_key = key_for(app, f"{ids.UPLOAD_RESULTS}.children")
+
+    def post(key, inputs, state):
+        outputs = [{"id": o.split(".")[0], "property": o.split(".")[1]} for o in key.strip(".").split("...")]
+        body = {"output": key, "outputs": outputs, "inputs": inputs, "state": state,
+                "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
+        response = client.post("/_dash-update-component", json=body)
+        assert response.status_code == 200, response.data[:300]
+        return response.get_json()["response"]
+
+    def one(png: bytes) -> tuple[float, dict]:
+        started = time.perf_counter()
+        contents = "data:image/png;base64," + base64.b64encode(png).decode()
+        out = post(ingest_key, [{"id": ids.UPLOAD, "property": "contents", "value": [contents]}],
+                   [{"id": ids.UPLOAD, "property": "filename", "value": ["scan.png"]},
+                    {"id": ids.PATIENT_AGE, "property": "value", "value": 55},
+                    {"id": ids.PATIENT_SEX, "property": "value", "value": "F"},
+                    {"id": ids.PATIENT_HISTORY, "property": "value", "value": []},
+                    {"id": ids.PATIENT_SYMPTOMS, "property": "value", "value": None}])
+        batch = out[ids.UPLOAD_BATCH]["data"]
+        result = post(advance_key, [{"id": ids.UPLOAD_BATCH, "property": "data", "value": batch},
+                                    {"id": ids.UPLOAD_TICK, "property": "n_intervals", "value": None}],
+                      [{"id": ids.UPLOAD_PROGRESS, "property": "label", "value": ""}])
+        elapsed = time.perf_counter() - started
+        assert result[ids.UPLOAD_PROGRESS]["label"] == "1 of 1 analysed", result[ids.UPLOAD_PROGRESS]
+        return elapsed, batch
+
+    warm_started = time.perf_counter()
+    one(lesion_png(500, 400, seed=10_000))  # first call loads the model in this process
+    first_s = time.perf_counter() - warm_started
+    fresh, repeat = [], []
+    for seed in range(runs):
+        png = lesion_png(500, 400, seed=seed)
+        fresh.append(one(png)[0])
+        repeat.append(one(png)[0])  # same bytes + same patient fields: prediction cache
+    return {
+        "first_upload_with_model_load_ms": round(first_s * 1000, 1),
+        "upload_to_result_p50_ms": round(pct(fresh, 50), 1),
+        "upload_to_result_p95_ms": round(pct(fresh, 95), 1),
+        "repeat_upload_p50_ms": round(pct(repeat, 50), 1),
+        "repeat_upload_p95_ms": round(pct(repeat, 95), 1),
+        "runs": runs,
+    }
+
+
+def insert_cohort(store, n: int, model: tuple[str, str], seed: int = 0) -> None:
+    """n synthetic rows straight into the tables (no image files): what 10,000 imported cases cost the queries."""
+    from sqlalchemy import insert
+
+    from dashboard.store.models import CaseRow, PredictionRow
+
+    rng = np.random.default_rng(seed)
+    malignant = rng.random(n) < 0.35
+    probability = np.clip(np.where(malignant, rng.beta(4, 2, n), rng.beta(2, 4, n)), 0, 1)
+    birads = np.where(malignant, rng.choice(["4b", "4c", "5"], n), rng.choice(["2", "3", "4a"], n))
+    devices = rng.choice(["Aurora LX-10", "Borealis UX-7", "Cetus LinearPro", "Delphi HD-12"], n)
+    dice = rng.beta(8, 2, n)
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    cases, predictions = [], []
+    for i in range(n):
+        case_id = f"b{i:011d}"
+        cases.append(dict(
+            id=case_id, dataset="bench", source_case_id=str(i), patient_key=f"p{i // 2:08d}", sha256=f"{i:064d}",
+            width=500, height=400, spacing_row_mm=0.1, spacing_col_mm=0.1, modality="US", source_format="png",
+            window_low=0.0, window_high=255.0, pixel_min=0.0, pixel_max=255.0,
+            true_label="malignant" if malignant[i] else "benign", has_truth_mask=True,
+            age=int(rng.integers(25, 90)), sex="F" if rng.random() < 0.97 else "M", device=str(devices[i]),
+            birads=str(birads[i]), birads_major=int(str(birads[i])[0]), history=bool(rng.random() < 0.2),
+            study_date=None, case_date=f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}", review_status=None,
+            reviewed_label=None, created=now, meta={}))
+        predictions.append(dict(
+            case_id=case_id, model_name=model[0], model_version=model[1],
+            label="malignant" if probability[i] >= 0.5 else "benign", probability=float(probability[i]),
+            uncertainty=0.05, lesion_found=True, area_px=1000, area_mm2=10.0, box=None, dice=float(dice[i]),
+            iou=float(dice[i] / (2 - dice[i])), timings_ms={}, summary={}, created=now))
+    with store.sessions() as session:
+        session.execute(insert(CaseRow), cases)
+        session.execute(insert(PredictionRow), predictions)
+        session.commit()
+
+
+def cohort_bench(app, n: int) -> dict:
+    from dashboard.cohort import queries
+    from dashboard.cohort.filters import CohortFilter
+    from dashboard.pages import cohort as cohort_page
+    from dashboard.pages import metrics as metrics_page
+
+    services = app.server.extensions["lesionlens"]
+    model = services.models.active_identity()
+    started = time.perf_counter()
+    insert_cohort(services.store, n, model)
+    insert_s = time.perf_counter() - started
+    client = app.server.test_client()
+
+    def first_load(path: str) -> float:
+        started = time.perf_counter()
+        assert client.get(path).status_code == 200
+        client.get("/_dash-layout")
+        client.get("/_dash-dependencies")
+        router = key_for(app, "_pages_content.children")
+        outputs = [{"id": o.split(".")[0], "property": o.split(".")[1]} for o in router.strip(".").split("...")]
+        body = {"output": router, "outputs": outputs,
+                "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
+                           {"id": "_pages_location", "property": "search", "value": ""}],
+                "changedPropIds": ["_pages_location.pathname"], "state": []}
+        assert client.post("/_dash-update-component", json=body).status_code == 200
+        return time.perf_counter() - started
+
+    first_load("/")  # sets up the router
+    page_load = [first_load("/cohort") for _ in range(3)]
+
+    def filter_change(f: CohortFilter) -> dict:
+        timings = {}
+        t = time.perf_counter()
+        rows, total = queries.cohort_page(services.store, f, model, [{"column_id": "probability",
+                                                                      "direction": "desc"}], 0, 25)
+        cohort_page.table_rows(rows)
+        timings["table_ms"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        curves, _ = metrics_page.load_curves(services, f)
+        timings["curves_ms"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        figures = metrics_page.threshold_figures(curves, 0.5) + metrics_page.static_figures(curves)
+        for fig in figures:
+            if hasattr(fig, "to_plotly_json"):
+                json.dumps(fig.to_plotly_json(), default=str)
+        timings["figures_ms"] = (time.perf_counter() - t) * 1000
+        timings["total_ms"] = sum(timings.values())
+        timings["cases"] = total
+        return {k: round(v, 1) if isinstance(v, float) else v for k, v in timings.items()}
+
+    cold = filter_change(CohortFilter.from_query("?age=40-80&device=Aurora%20LX-10,Borealis%20UX-7"))
+    warm = filter_change(CohortFilter.from_query("?age=40-80&device=Aurora%20LX-10,Borealis%20UX-7"))
+    everything = filter_change(CohortFilter())
+    curves, _ = metrics_page.load_curves(services, CohortFilter())
+    slider = []
+    for threshold in np.linspace(0.1, 0.9, 9):
+        t = time.perf_counter()
+        for fig in metrics_page.threshold_figures(curves, float(threshold))[:3]:
+            json.dumps(fig.to_plotly_json(), default=str)
+        slider.append(time.perf_counter() - t)
+    return {
+        "cohort_cases": n,
+        "insert_s": round(insert_s, 1),
+        "first_page_load_cohort_ms_p50": round(pct(page_load, 50), 1),
+        "filter_change_cold": cold,
+        "filter_change_warm": warm,
+        "all_cases_cold": everything,
+        "threshold_move_p50_ms": round(pct(slider, 50), 1),
+    }
+
+
+def gunicorn_memory(models: Path) -> dict:
+    import psutil
+    import requests
+
+    from tests.browser.support import Gunicorn, server_env
+    from tests.fakes_predictor import lesion_png
+
+    home = Path(tempfile.mkdtemp(prefix="bench-gunicorn-"))
+    server = Gunicorn(server_env(home, models), workers=2, threads=4, log=home / "gunicorn.log")
+    try:
+        server.wait_ready(120)
+        idle = {pid: psutil.Process(pid).memory_info().rss for pid in server.worker_pids()}
+        loaded: set[int] = set()
+        deadline = time.monotonic() + 180
+        seed = 0
+        while len(loaded) < 2 and time.monotonic() < deadline:
+            seed += 1
+            requests.post(f"{server.url}/api/v1/predict", files={"file": ("a.png", lesion_png(500, 400, seed))},
+                          timeout=120)
+            for _ in range(4):
+                body = requests.get(f"{server.url}/healthz", timeout=10).json()
+                if body["model"]["loaded_in_this_worker"]:
+                    loaded.add(body["pid"])
+        workers = {}
+        for pid in server.worker_pids():
+            info = psutil.Process(pid).memory_full_info()
+            workers[str(pid)] = {"rss_mb": round(info.rss / 2**20, 1), "uss_mb": round(info.uss / 2**20, 1),
+                                 "idle_rss_mb": round(idle.get(pid, 0) / 2**20, 1), "model_loaded": pid in loaded}
+        master = psutil.Process(server.process.pid).memory_info().rss / 2**20
+        return {"workers": workers, "master_rss_mb": round(master, 1), "all_loaded": len(loaded) == 2}
+    finally:
+        server.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", help="folder of bundles (default: models/ with demo, else the tiny test bundle)")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--cohort", type=int, default=10_000)
+    parser.add_argument("--skip-gunicorn", action="store_true")
+    args = parser.parse_args()
+    models = choose_models(args.models)
+    results: dict = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "models_dir": str(models),
+                     "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp:
+        app = create_app(Settings(home=Path(tmp) / "home", models_dir=models))
+        services = app.server.extensions["lesionlens"]
+        results["model"] = services.models.active_identity()
+        with app.server.app_context():
+            results["upload"] = upload_bench(app, args.runs)
+        app2 = create_app(Settings(home=Path(tmp) / "home2", models_dir=models))
+        results["cohort"] = cohort_bench(app2, args.cohort)
+    if not args.skip_gunicorn:
+        results["gunicorn"] = gunicorn_memory(models)
+    out_dir = REPO / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"bench_dashboard-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(results, indent=2))
+    u, c = results["upload"], results["cohort"]
+    rows = [
+        ("model", f"{results['model'][0]} {results['model'][1]}"),
+        ("first upload (loads model)", f"{u['first_upload_with_model_load_ms']:.0f} ms"),
+        ("upload -> result p50 / p95", f"{u['upload_to_result_p50_ms']:.0f} / {u['upload_to_result_p95_ms']:.0f} ms"),
+        ("repeat upload (cache) p50", f"{u['repeat_upload_p50_ms']:.0f} ms"),
+        (f"{c['cohort_cases']:,}-case filter change, cold", f"{c['filter_change_cold']['total_ms']:.0f} ms "
+         f"({c['filter_change_cold']['cases']:,} cases: table {c['filter_change_cold']['table_ms']:.0f}, "
+         f"curves {c['filter_change_cold']['curves_ms']:.0f}, figures {c['filter_change_cold']['figures_ms']:.0f})"),
+        ("same filter again (cached)", f"{c['filter_change_warm']['total_ms']:.0f} ms"),
+        ("all cases, cold", f"{c['all_cases_cold']['total_ms']:.0f} ms"),
+        ("threshold slider move p50", f"{c['threshold_move_p50_ms']:.0f} ms"),
+        ("first page load /cohort (server)", f"{c['first_page_load_cohort_ms_p50']:.0f} ms"),
+    ]
+    for pid, w in results.get("gunicorn", {}).get("workers", {}).items():
+        rows.append((f"gunicorn worker {pid}", f"RSS {w['rss_mb']:.0f} MB (USS {w['uss_mb']:.0f} MB, "
+                                               f"idle {w['idle_rss_mb']:.0f} MB), model loaded: {w['model_loaded']}"))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    print(f"-> {out.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
