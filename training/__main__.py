@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tune": ("training.cmd_tune", "hyperparameter search by cross-validation"),
     "evaluate": ("training.cmd_evaluate", "evaluate a bundle on a dataset, write a report"),
     "predict": ("training.cmd_predict", "predict images, one JSON line each"),
+    "compare": ("training.cmd_compare", "markdown table comparing finished runs (reports, CV, ensemble)"),
 }
 
 

@@ -31,6 +31,8 @@ def add_arguments(p) -> None:
     p.add_argument("--only", help="comma-separated fold numbers to run now (others are left for later)")
     p.add_argument("--ensemble-out", help="also write an ensemble bundle of the fold models here")
     p.add_argument("--seed", type=int)
+    p.add_argument("--init-from", metavar="BUNDLE_DIR", help="transfer learning: every fold starts from this "
+                   "bundle's member 0 (sets seg.init_weights and cls.init_weights)")
     p.add_argument("--n-boot", type=int, default=1000)
 
 
@@ -54,8 +56,14 @@ def fold_assignment(cases, folds: int, official: bool, seed: int) -> list[int]:
 def run(args) -> int:
     from training.cv import run_cv
 
-    overrides = {"seed": args.seed} if args.seed is not None else None
+    overrides = {"seed": args.seed} if args.seed is not None else {}
+    if args.init_from:
+        from training.cmd_train import check_init_source, init_from
+
+        overrides.update(init_from(args.init_from))
     cfg = load_config(args.config, overrides)
+    if args.init_from:
+        check_init_source(cfg, args.init_from)
     cases = load_cases(args.dataset)
     folds = fold_assignment(cases, args.folds, args.official_folds, cfg.seed)
     only = [int(x) for x in args.only.split(",")] if args.only else None

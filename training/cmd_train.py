@@ -29,6 +29,38 @@ def add_arguments(p) -> None:
     p.add_argument("--holdout-fold", type=int, help="hold out this official fold as a test set")
     p.add_argument("--test-fraction", type=float, default=0.0, help="hold out this fraction of patients")
     p.add_argument("--cv-summary", help="cv_summary.json whose cross-validated metrics go into the card")
+    p.add_argument("--init-from", metavar="BUNDLE_DIR", help="transfer learning: start both models from this "
+                   "bundle's member 0 (sets seg.init_weights and cls.init_weights)")
+
+
+def init_from(bundle_dir: str) -> dict[str, str]:
+    """`--init-from`: config overrides pointing both stages at a bundle's member 0.
+
+    Member 0 because one starting point is needed; of a CV ensemble it is
+    fold 1's model, trained on (k-1)/k of the source data. Weights are copied
+    where layer shapes match (training.fit._load_init), so the target config
+    should keep the source architecture: a mismatch is logged, not fatal.
+    """
+    from pipeline.errors import BundleError
+
+    card = read_bundle_card(bundle_dir)
+    member = card["members"][0]
+    paths = {f"{s}.init_weights": str((Path(bundle_dir) / member[s]).resolve()) for s in ("seg", "cls")}
+    missing = [p for p in paths.values() if not Path(p).is_file()]
+    if missing:
+        raise BundleError(f"--init-from {bundle_dir}: weights missing ({', '.join(missing)})")
+    return paths
+
+
+def check_init_source(cfg, bundle_dir: str) -> None:
+    """Warn when the source bundle's models or preprocessing differ from the config's."""
+    card = read_bundle_card(bundle_dir)
+    mine = {"segmentation": cfg.seg.model.to_dict(), "classifier": cfg.cls.model.to_dict()}
+    for role, spec in card.get("models", {}).items():
+        if role in mine and spec != mine[role]:
+            log.warning("--init-from: %s architecture differs from the source; only layers of equal shape are copied", role)
+    if card.get("preprocessing", {}).get("work_max_side") not in (None, cfg.work_max_side):
+        log.warning("--init-from: work_max_side differs from the source bundle's")
 
 
 def run(args) -> int:
@@ -42,7 +74,11 @@ def run(args) -> int:
         overrides["seed"] = args.seed
     if args.epochs is not None:
         overrides["seg.epochs"] = overrides["cls.epochs"] = args.epochs
+    if args.init_from:
+        overrides.update(init_from(args.init_from))
     cfg = load_config(args.config, overrides)
+    if args.init_from:
+        check_init_source(cfg, args.init_from)
     cases = load_cases(args.dataset)
     test = []
     if args.holdout_fold:
