@@ -61,5 +61,21 @@ def create_app(settings: Settings | None = None, predictor_factory: Callable | N
         module.register(app)
     shell.register(app)
     app.layout = shell.layout
+    _warm_up(app)
     return app
+
+
+def _warm_up(app: dash.Dash) -> None:
+    """Run Dash's first-request setup now, in this process, before real traffic.
+
+    Dash sets its "first request seen" flags *before* doing the setup
+    (registering script paths, the pages router), so with gunicorn --threads
+    a fresh worker answering the browser's parallel script requests could
+    serve some before the setup finished ("path requested is not valid" 500s).
+    One internal request here is a few milliseconds and touches neither the
+    database nor the model.
+    """
+    response = app.server.test_client().get("/")
+    if response.status_code != 200:
+        raise RuntimeError(f"dashboard warm-up failed with HTTP {response.status_code}")
 

@@ -72,7 +72,9 @@ def prediction_block(summary: dict[str, Any], dice: float | None = None) -> html
     if dice is not None:
         rows.append(("Dice vs ground truth", f"{dice:.2f}"))
     timings = summary.get("timings_ms") or {}
-    if "total" in timings:
+    if "cache" in timings:
+        rows.append(("Model time", "none: same image seen before, answered from the cache"))
+    elif "total" in timings:
         rows.append(("Model time", f"{timings['total']:.0f} ms"))
     return html.Dl(
         [item for key, value in rows for item in (html.Dt(key), html.Dd(value))],

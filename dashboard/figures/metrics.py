@@ -170,11 +170,12 @@ def overlap_figure(dice: np.ndarray, iou: np.ndarray) -> go.Figure:
                                marker_color=ORANGE, opacity=0.75))
     fig.add_trace(go.Histogram(x=iou, xbins=bins, name=f"IoU (median {np.median(iou):.2f})",
                                marker_color=SKY_BLUE, opacity=0.75))
-    fig.update_layout(barmode="overlay", legend={"x": 0.02, "xanchor": "left", "y": 0.98, "yanchor": "top",
-                                                 "orientation": "v", "bgcolor": "rgba(255,255,255,0.85)"})
     fig.update_xaxes(title="overlap with ground truth (0 = none, 1 = identical)", range=[0, 1])
     fig.update_yaxes(title="cases (count)")
-    return base_layout(fig, title=f"Segmentation overlap ({dice.size} cases)", height=380)
+    base_layout(fig, title=f"Segmentation overlap ({dice.size} cases)", height=380)
+    # good models pile up on the right: the upper-left corner is free for the legend
+    return fig.update_layout(barmode="overlay", legend={"x": 0.02, "xanchor": "left", "y": 0.98, "yanchor": "top",
+                                                        "orientation": "v", "bgcolor": "rgba(255,255,255,0.85)"})
 
 
 __all__ = ["BLUE", "calibration_figure", "confusion_matrix_figure", "overlap_figure", "pr_figure", "roc_figure"]

@@ -16,6 +16,7 @@ from dash import Input, Output, State, dash_table, dcc, html
 from dashboard import ids
 from dashboard.cohort import queries
 from dashboard.cohort.filters import AGE_LIMITS, CohortFilter
+from dashboard.figures.style import FONT_FAMILY
 from dashboard.services import current_services
 
 PAGE_SIZE = 25
@@ -165,7 +166,8 @@ def layout(**query):
                                 sort_by=[],
                                 markdown_options={"link_target": "_self", "html": False},
                                 style_table={"overflowX": "auto"},
-                                style_cell={"padding": "4px 8px", "textAlign": "left", "verticalAlign": "middle"},
+                                style_cell={"padding": "4px 8px", "textAlign": "left", "verticalAlign": "middle",
+                                            "fontFamily": FONT_FAMILY},
                                 style_header={"fontWeight": "600", "backgroundColor": "#e9ecef"},
                                 style_data_conditional=[
                                     {"if": {"filter_query": '{truth} = "malignant"', "column_id": "truth"},

@@ -26,7 +26,7 @@ from dashboard.figures.metrics import (
     pr_figure,
     roc_figure,
 )
-from dashboard.figures.style import empty_figure
+from dashboard.figures.style import FONT_FAMILY, empty_figure
 from dashboard.services import current_services
 from dashboard.services.cache import stable_key
 from pipeline.metrics import confusion_matrix
@@ -44,7 +44,7 @@ def load_curves(services, f: CohortFilter):
 
 def default_threshold(card: dict | None) -> float:
     try:
-        return float(card["thresholds"]["malignant"])
+        return round(float(card["thresholds"]["malignant"]), 2)  # the slider's step
     except (TypeError, KeyError, ValueError):
         return 0.5
 
@@ -175,7 +175,7 @@ def layout(**query):
                     className="mb-3"),
             dbc.Card([dbc.CardHeader("Subgroups (at the current threshold)"),
                       dbc.CardBody(dash_table.DataTable(id=ids.METRICS_SUBGROUPS, columns=subgroup_columns, data=[],
-                                                        sort_action="native", style_cell={"fontFamily": "inherit",
+                                                        sort_action="native", style_cell={"fontFamily": FONT_FAMILY,
                                                                                           "padding": "4px 8px"},
                                                         style_header={"fontWeight": "600"}))], className="mb-3"),
         ]

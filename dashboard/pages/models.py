@@ -15,6 +15,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dash_table, dcc, html
 
 from dashboard import ids
+from dashboard.figures.style import FONT_FAMILY
 from dashboard.services import current_services
 from pipeline.errors import BundleError
 
@@ -125,7 +126,7 @@ def layout(**_query):
                                             ("name", "Name"), ("version", "Version"), ("created", "Created"),
                                             ("auc", "AUC"), ("dice", "Dice"), ("status", "Status"))],
                                         data=bundle_rows(cards, active),
-                                        style_cell={"fontFamily": "inherit", "padding": "4px 8px", "textAlign": "left",
+                                        style_cell={"fontFamily": FONT_FAMILY, "padding": "4px 8px", "textAlign": "left",
                                                     "whiteSpace": "normal"},
                                         style_header={"fontWeight": "600"},
                                         style_data_conditional=[{"if": {"filter_query": '{status} = "active"'},
