@@ -32,8 +32,19 @@ def needs_window_controls(row) -> bool:
     return row.source_format == "dicom" or row.pixel_min < 0 or row.pixel_max > 255
 
 
+def fitted_height(width: int, height: int, side_by_side: bool) -> int:
+    """Figure height that fits the image's aspect in its column (no empty bands above and below)."""
+    plot_width = 430 if side_by_side else 760
+    return int(min(720, max(300, plot_width * height / max(width, 1) + 80)))
+
+
 def case_figures(row, prediction, model, style: str, opacity: float, window: tuple[float, float]):
-    """(prediction figure, truth figure or None) for the current controls."""
+    """(prediction figure, truth figure or None) for the current controls.
+
+    An outline covers few pixels, so contour mode lifts the opacity (the
+    slider still works, from a visible floor)."""
+    if style == "contour":
+        opacity = min(1.0, 0.4 + opacity)
     low, high = window
     base = window_url(row.id, low, high, row.sha256[:12])
     spacing = (row.spacing_row_mm, row.spacing_col_mm) if row.spacing_row_mm else None
@@ -41,12 +52,14 @@ def case_figures(row, prediction, model, style: str, opacity: float, window: tup
     if prediction is not None:
         layers.append(ImageLayer(overlay_url(row.id, "pred", style, model, str(prediction.id)),
                                  "Prediction", PREDICTION_COLOR, opacity))
-    pred_fig = case_image_figure(row.width, row.height, base, layers, spacing_mm=spacing)
+    fig_height = fitted_height(row.width, row.height, row.has_truth_mask)
+    pred_fig = case_image_figure(row.width, row.height, base, layers, spacing_mm=spacing, fig_height=fig_height)
     truth_fig = None
     if row.has_truth_mask:
         truth_layer = ImageLayer(overlay_url(row.id, "truth", style, None, row.sha256[:12]), "Ground truth",
                                  TRUTH_COLOR, opacity)
-        truth_fig = case_image_figure(row.width, row.height, base, [truth_layer], spacing_mm=spacing)
+        truth_fig = case_image_figure(row.width, row.height, base, [truth_layer], spacing_mm=spacing,
+                                      fig_height=fig_height)
     return pred_fig, truth_fig
 
 

@@ -46,7 +46,7 @@ def test_overlay_fill_and_contour():
     shown = contour[..., 3] > 0
     assert 0 < shown.sum() < mask.sum()
     assert not shown[20, 30]  # the inside of the lesion stays clear in contour mode
-    assert contour_width((2000, 1000)) > contour_width((100, 100)) == 1
+    assert contour_width((2000, 1000)) > contour_width((100, 100)) == 2
 
 
 def test_overlay_of_empty_mask_is_transparent():

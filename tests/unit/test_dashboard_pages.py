@@ -108,6 +108,8 @@ def test_case_figures_and_review(app, services):
     sources = [img.source for img in pred_fig.layout.images]
     assert "window.png" in sources[0] and "style=contour" in sources[1] and truth_fig is None
     assert not case_page.needs_window_controls(stored.row)
+    assert pred_fig.layout.images[1].opacity == pytest.approx(1.0)  # outlines get a visible opacity floor
+    assert case_page.fitted_height(500, 400, False) < case_page.fitted_height(400, 500, False)
     ok, message = case_page.save_review(services.store, case_id, None, None, "", "AB")
     assert not ok and "agree" in message
     ok, message = case_page.save_review(services.store, case_id, "agree", None, "", "")
