@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.bundle import read_bundle_card
+from pipeline.calibration import Calibration
 from pipeline.errors import BundleError
 from pipeline.preprocess import Letterbox, crop_region, largest_component, mask_box, standardize
 from pipeline.types import ImageRecord, Prediction
@@ -30,7 +31,7 @@ class InferenceSettings:
     margin: float = 0.3
     seg_threshold: float = 0.5
     malignant_threshold: float = 0.5
-    temperature: float = 1.0
+    calibration: Calibration = Calibration()
     min_lesion_fraction: float = 0.0005
     tta_flip: bool = True
     has_normal: bool = False
@@ -45,7 +46,7 @@ class InferenceSettings:
             margin=float(pre["margin"]),
             seg_threshold=float(thr.get("segmentation", 0.5)),
             malignant_threshold=float(thr["malignant"]),
-            temperature=float(card.get("calibration", {}).get("temperature", 1.0)),
+            calibration=Calibration.from_card(card.get("calibration")),
             min_lesion_fraction=float(thr.get("min_lesion_fraction", 0.0005)),
             tta_flip=bool(card.get("tta_flip", True)),
             has_normal=bool(card.get("has_normal", False)),
@@ -141,7 +142,7 @@ class Predictor:
     def classify_work(self, work: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
         """Calibrated P(malignant) and its spread across members and flips."""
         logits = self.region_logits(work, mask)
-        probs = 1.0 / (1.0 + np.exp(-logits / self.settings.temperature))
+        probs = self.settings.calibration.probability(logits)
         return float(probs.mean()), float(probs.std())
 
     # -- public API --

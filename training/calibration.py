@@ -1,27 +1,8 @@
-"""Temperature scaling and operating threshold, fitted on validation data.
-
-Temperature scaling (Guo et al. 2017) has one parameter, so it cannot overfit
-a few hundred validation images the way isotonic regression can, and it keeps
-the ranking (AUC) unchanged.
-"""
+"""Operating threshold chosen on validation data (calibration: pipeline.calibration)."""
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-
-
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    logits, labels = np.asarray(logits, float), np.asarray(labels, float)
-    if len(np.unique(labels)) < 2:
-        return 1.0
-
-    def nll(log_t: float) -> float:
-        z = logits / np.exp(log_t)
-        return float(np.mean(np.logaddexp(0, z) - labels * z))
-
-    result = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20)), method="bounded")
-    return float(np.exp(result.x))
 
 
 def youden_threshold(probs: np.ndarray, labels: np.ndarray) -> float:

@@ -53,7 +53,7 @@ def run_fold(k, cases, folds, cfg, out, spec, n_boot) -> dict[str, Any]:
     metrics = metrics_json(trained.card["name"], spec, df, threshold, n_boot)
     metrics["fold"] = k
     metrics["minutes"] = round((time.time() - started) / 60, 1)
-    metrics["temperature"] = trained.card["calibration"]["temperature"]
+    metrics["calibration"] = trained.card["calibration"]
     tmp = done.with_suffix(".tmp")
     tmp.write_text(json.dumps(metrics, indent=2))
     tmp.replace(done)

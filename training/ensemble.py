@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.bundle import read_bundle_card, write_bundle_card
-from training.calibration import fit_temperature, youden_threshold
+from pipeline.calibration import Calibration, fit_platt
+from training.calibration import youden_threshold
 
 
 def write_ensemble(cv_dir: Path, out: Path, spec: str) -> Path:
@@ -32,18 +33,16 @@ def write_ensemble(cv_dir: Path, out: Path, spec: str) -> Path:
         for key in ("seg", "cls"):
             shutil.copy2(fold / card["members"][0][key], dest / f"{key}.keras")
         members.append({"seg": f"members/{i}/seg.keras", "cls": f"members/{i}/cls.keras", "from": fold.name})
-    # pooled OOF: undo each fold's temperature to recover comparable logits
+    # pooled OOF: undo each fold's calibration to recover comparable raw logits
     frames = []
     for fold, card in zip(folds, cards):
         df = pd.read_csv(fold / "predictions.csv")
-        p = df["probability"].clip(1e-6, 1 - 1e-6)
-        df["logit"] = np.log(p / (1 - p)) * card["calibration"]["temperature"]
+        df["logit"] = Calibration.from_card(card["calibration"]).logit_from_probability(df["probability"])
         frames.append(df)
     oof = pd.concat(frames)
     oof = oof[oof["malignant"].notna()]
-    temperature = fit_temperature(oof["logit"].to_numpy(), oof["malignant"].to_numpy())
-    probs = 1 / (1 + np.exp(-oof["logit"].to_numpy() / temperature))
-    threshold = youden_threshold(probs, oof["malignant"].to_numpy())
+    calibration = fit_platt(oof["logit"].to_numpy(), oof["malignant"].to_numpy(), "pooled out-of-fold predictions")
+    threshold = youden_threshold(calibration.probability(oof["logit"].to_numpy()), oof["malignant"].to_numpy())
     summary_path = cv_dir / "cv_summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     base = cards[0]
@@ -52,7 +51,7 @@ def write_ensemble(cv_dir: Path, out: Path, spec: str) -> Path:
         "name": out.name,
         "version": base["version"],
         "thresholds": {**base["thresholds"], "malignant": threshold},
-        "calibration": {"method": "temperature", "temperature": temperature, "fitted_on": "pooled out-of-fold predictions"},
+        "calibration": calibration.to_card(),
         "members": members,
         "training": {**base["training"], "split": {"kind": "cv-ensemble", "folds": [f.name for f in folds]}},
         "metrics": {"cross_validation": summary.get("table"), "pooled_oof": summary.get("pooled")},

@@ -45,6 +45,26 @@ class EpochLog(keras.callbacks.Callback):
             self._first = epoch
 
 
+class StageClock(keras.callbacks.Callback):
+    """Wall-clock minutes of a stage, summed over resumed runs (kept beside its checkpoints)."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        spent = stage_minutes(self.path.parent) + (time.time() - self.start) / 60
+        self.path.write_text(f"{spent:.3f}")
+
+
+def stage_minutes(stage_dir: Path) -> float:
+    path = stage_dir / "minutes.json"
+    return float(path.read_text()) if path.exists() else 0.0
+
+
 def _optimizer(lr: float, weight_decay: float, steps: int) -> keras.optimizers.Optimizer:
     schedule = keras.optimizers.schedules.CosineDecay(lr * 0.1, steps, alpha=0.02, warmup_target=lr, warmup_steps=max(steps // 20, 1))
     return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay, clipnorm=1.0)
@@ -77,6 +97,7 @@ def _fit_stage(stage: str, run_dir: Path, build, train_batches, val_batches, *, 
         log.info("%s already trained: %s", stage, final)
         return keras.saving.load_model(final, compile=False)
     stage_dir.mkdir(parents=True, exist_ok=True)
+    clock = StageClock(stage_dir / "minutes.json")
     model = build()
     model.compile(optimizer=_optimizer(lr, weight_decay, epochs * len(train_batches)), loss=loss, metrics=[metric])
     best = stage_dir / "best.keras"
@@ -90,6 +111,7 @@ def _fit_stage(stage: str, run_dir: Path, build, train_batches, val_batches, *, 
             keras.callbacks.BackupAndRestore(str(stage_dir / "backup")),
             keras.callbacks.ModelCheckpoint(str(best), monitor=monitor, mode="max", save_best_only=True),
             EpochLog(stage, epochs),
+            clock,
         ],
     )
     best_model = keras.saving.load_model(best, compile=False)

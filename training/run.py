@@ -19,10 +19,11 @@ import numpy as np
 from pipeline.bundle import write_bundle_card
 from pipeline.predictor import InferenceSettings, Predictor
 from pipeline.types import Case
-from training.calibration import fit_temperature, youden_threshold
+from pipeline.calibration import Calibration, fit_platt
+from training.calibration import youden_threshold
 from training.config import TrainConfig
 from training.data import load_arrays
-from training.fit import fit_classifier, fit_segmentation
+from training.fit import fit_classifier, fit_segmentation, stage_minutes
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +35,15 @@ class TrainedRun:
     card: dict[str, Any]
 
 
-def settings_for(cfg: TrainConfig, has_normal: bool, threshold: float = 0.5, temperature: float = 1.0) -> InferenceSettings:
+def settings_for(cfg: TrainConfig, has_normal: bool, threshold: float = 0.5,
+                 calibration: Calibration = Calibration()) -> InferenceSettings:
     return InferenceSettings(
         work_max_side=cfg.work_max_side,
         seg_size=cfg.seg.model.input_size,
         cls_size=cfg.cls.model.input_size,
         margin=cfg.cls.margin,
         malignant_threshold=threshold,
-        temperature=temperature,
+        calibration=calibration,
         min_lesion_fraction=cfg.min_lesion_fraction,
         tta_flip=cfg.tta_flip,
         has_normal=has_normal,
@@ -78,7 +80,6 @@ def train_bundle(
     train, val = arrays[: len(train_cases)], arrays[len(train_cases) :]
     log.info("training on %d images, validating on %d", len(train), len(val))
     seg = fit_segmentation(train, val, cfg, work_dir)
-    seg_minutes = (time.time() - started) / 60
     has_normal = any(c.label == "normal" for c in train_cases)
 
     from pipeline.models import build_classifier
@@ -92,10 +93,11 @@ def train_bundle(
     labelled = [i for i, v in enumerate(val) if v.case.label in ("benign", "malignant")]
     logits = np.array([raw.region_logits(val[i].image, val_masks[i]).mean() for i in labelled])
     y = np.array([val[i].malignant for i in labelled])
-    temperature = fit_temperature(logits, y)
-    calibrated = 1 / (1 + np.exp(-logits / temperature))
+    calibration = fit_platt(logits, y, fitted_on="validation patients, predicted masks")
+    calibrated = calibration.probability(logits)
     threshold = youden_threshold(calibrated, y)
-    log.info("calibration: temperature=%.3f, threshold=%.3f (Youden on validation)", temperature, threshold)
+    log.info("calibration: scale=%.3f bias=%.3f, threshold=%.3f (Youden on validation)",
+             calibration.scale, calibration.bias, threshold)
 
     member_dir = out_dir / "members" / "0"
     member_dir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +110,7 @@ def train_bundle(
         "label_map": {"0": "benign", "1": "malignant"},
         "has_normal": has_normal,
         "thresholds": {"segmentation": 0.5, "malignant": threshold, "min_lesion_fraction": cfg.min_lesion_fraction},
-        "calibration": {"method": "temperature", "temperature": temperature, "fitted_on": "validation, predicted masks"},
+        "calibration": calibration.to_card(),
         "tta_flip": cfg.tta_flip,
         "members": [{"seg": "members/0/seg.keras", "cls": "members/0/cls.keras"}],
         "models": {"segmentation": cfg.seg.model.to_dict(), "classifier": cfg.cls.model.to_dict()},
@@ -120,11 +122,15 @@ def train_bundle(
             "config": cfg.to_dict(),
             "seed": cfg.seed,
             "epochs": {"segmentation": cfg.seg.epochs, "classifier": cfg.cls.epochs},
-            "minutes": {"segmentation": round(seg_minutes, 1), "total": round((time.time() - started) / 60, 1)},
+            "minutes": {
+                "segmentation": round(stage_minutes(work_dir / "seg"), 1),
+                "classifier": round(stage_minutes(work_dir / "cls"), 1),
+                "this_run": round((time.time() - started) / 60, 1),
+            },
         },
         "metrics": {},
     }
     write_bundle_card(out_dir, card)
     (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-    predictor = Predictor.from_models([seg], [cls], settings_for(cfg, has_normal, threshold, temperature), card)
+    predictor = Predictor.from_models([seg], [cls], settings_for(cfg, has_normal, threshold, calibration), card)
     return TrainedRun(predictor, out_dir, card)
