@@ -52,7 +52,9 @@ def run_fold(k, cases, folds, cfg, out, spec, n_boot) -> dict[str, Any]:
     threshold = trained.card["thresholds"]["malignant"]
     metrics = metrics_json(trained.card["name"], spec, df, threshold, n_boot)
     metrics["fold"] = k
-    metrics["minutes"] = round((time.time() - started) / 60, 1)
+    minutes = trained.card["training"]["minutes"]
+    metrics["train_minutes"] = round(minutes["segmentation"] + minutes["classifier"], 1)
+    metrics["minutes"] = round((time.time() - started) / 60, 1)  # this process only (resumed runs are shorter)
     metrics["calibration"] = trained.card["calibration"]
     tmp = done.with_suffix(".tmp")
     tmp.write_text(json.dumps(metrics, indent=2))
@@ -80,7 +82,7 @@ def summarise(out: Path, spec: str, fold_metrics: list[dict], n_boot: int) -> di
         threshold = float(np.median([m["classification"]["threshold"] for m in fold_metrics]))
         pooled = metrics_json(out.name, spec, oof, threshold, n_boot)
     summary = {"dataset": spec, "folds_done": [m["fold"] for m in fold_metrics], "table": table, "pooled": pooled,
-               "minutes": [m["minutes"] for m in fold_metrics], "per_fold": fold_metrics}
+               "train_minutes": [m.get("train_minutes") for m in fold_metrics], "per_fold": fold_metrics}
     (out / "cv_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
