@@ -34,7 +34,7 @@ run "$PY" -m training cv --dataset "$BUSBRA" --official-folds --out reports/cv-b
 run "$PY" -m training evaluate --model "$SOURCE" --dataset "$BREAST" --out reports/busbra-on-breast
 
 # 3. from scratch: BrEaST 5-fold CV, default recipe
-run "$PY" -m training cv --dataset "$BREAST" --folds 5 --seed "$SEED" --out reports/cv-breast-scratch
+run "$PY" -m training cv --dataset "$BREAST" --folds 5 --seed "$SEED" --config training/configs/small-data.yaml --out reports/cv-breast-scratch
 
 # 4. fine-tuned: the same folds, every fold starts from the BUS-BRA weights
 run "$PY" -m training cv --dataset "$BREAST" --folds 5 --seed "$SEED" --config training/configs/finetune.yaml \
