@@ -8,11 +8,10 @@ its own settings (tmp database, tmp cache) without touching the environment.
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.paths import home, models_dir
+from pipeline.paths import home, models_dir, read_or_create_secret
 
 MB = 1024 * 1024
 
@@ -40,21 +39,7 @@ def _secret_key(base: Path) -> str:
     env = os.environ.get("SECRET_KEY")
     if env:
         return env
-    path = base / "secret_key"
-    if not path.exists():
-        tmp = base / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
-    return path.read_text().strip()
+    return read_or_create_secret(base / "secret_key")
 
 
 @dataclass

@@ -33,3 +33,28 @@ def models_dir() -> Path:
 def shared_data_dir() -> Path:
     """The read-only real datasets (`../shared/data` beside the repository by default)."""
     return Path(os.environ.get("LESIONLENS_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def read_or_create_secret(path: Path) -> str:
+    """A random hex secret kept in `path` (mode 0600), created once.
+
+    Race-safe for several gunicorn workers starting together: each writes a
+    private temp file and hard-links it into place; the first link wins and
+    everyone reads the winner's value.
+    """
+    import secrets
+
+    if not path.exists():
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    return path.read_text().strip()

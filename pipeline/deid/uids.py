@@ -16,11 +16,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import secrets
 import uuid
 from pathlib import Path
 
-from pipeline.paths import home
+from pipeline.paths import home, read_or_create_secret
 
 SALT_ENV = "LESIONLENS_DEID_SALT"
 SALT_FILE = "deid_salt"
@@ -47,21 +46,7 @@ def deployment_salt(base: Path | None = None) -> bytes:
     if env:
         return as_key(env)
     base = home() if base is None else base
-    path = base / SALT_FILE
-    if not path.exists():
-        tmp = base / f".{SALT_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
-    return as_key(path.read_text().strip())
+    return as_key(read_or_create_secret(base / SALT_FILE))
 
 
 class UidMapper:
