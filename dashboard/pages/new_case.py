@@ -6,6 +6,13 @@ hands a list of case ids to the browser; `_advance` then predicts the stored
 cases a few at a time, driven by a dcc.Interval, so the page shows a progress
 bar and each result as soon as it exists instead of one long spinner. Every
 upload is a stored case from the first step on, so nothing is lost.
+
+Limits, each refused in words beside the file: size per file (dcc.Upload
+max_size in the browser, with assets/20-upload-limits.js saying why; Flask
+MAX_CONTENT_LENGTH for the whole request; pipeline.io again on the bytes),
+files per upload, pixels (from the header), content (sniffed; file names
+are only shown back to the browser that sent them, never stored or
+logged), and time per file (decode + de-identify, then predict).
 """
 
 from __future__ import annotations
@@ -177,22 +184,34 @@ def render_batch(batch: dict, results: dict) -> tuple[list, int, int]:
     return cards, done, total
 
 
-def _upload_box(max_mb: int, max_files: int):
-    return dcc.Upload(
+UPLOAD_CLIENT_MESSAGE = "new-upload-client-message"
+
+
+def _upload_box(max_bytes: int, max_files: int, time_limit_s: float, max_request_bytes: int):
+    max_mb = max_bytes / (1024 * 1024)
+    upload = dcc.Upload(
         id=ids.UPLOAD,
         multiple=True,
-        max_size=max_mb * 1024 * 1024,
+        max_size=max_bytes,
         children=html.Div(
             [
                 html.Div("⇪", style={"fontSize": "2.4rem", "lineHeight": "1"}),
                 html.Div([html.B("Drag and drop images here"), " or click to choose files"]),
-                html.Small(f"PNG, JPEG, BMP, TIFF or DICOM · up to {max_mb} MB each · up to {max_files} files",
-                           className="text-muted"),
+                html.Small(f"PNG, JPEG, BMP, TIFF or DICOM · up to {max_mb:g} MB each · up to {max_files} files · "
+                           f"{time_limit_s:g} s per file", className="text-muted"),
+                html.Small(" DICOM files are de-identified before they are stored.",
+                           className="text-muted d-block"),
             ]
         ),
         className="ll-upload",
         className_active="ll-upload ll-upload-active",
     )
+    message = dbc.Alert(id=UPLOAD_CLIENT_MESSAGE, color="warning", className="mt-2 mb-0 ll-upload-refused",
+                        style={"display": "none"})
+    # the browser sends the files base64-encoded (4/3 of their size) in one request
+    return html.Div([upload, message], **{"data-max-bytes": str(max_bytes),
+                                          "data-max-total-bytes": str(max_request_bytes * 3 // 4),
+                                          "data-message-id": UPLOAD_CLIENT_MESSAGE})
 
 
 def _patient_form():
@@ -226,7 +245,6 @@ def _patient_form():
 
 def layout(**_query) -> html.Div:
     settings = current_services().settings
-    max_mb = settings.max_upload_bytes // (1024 * 1024)
     return html.Div(
         [
             html.H2("New case", className="mb-3"),
@@ -234,7 +252,8 @@ def layout(**_query) -> html.Div:
                 [
                     dbc.Col(
                         [
-                            _upload_box(max_mb, settings.max_files_per_upload),
+                            _upload_box(settings.max_upload_bytes, settings.max_files_per_upload,
+                                        settings.file_time_limit_s, settings.max_request_bytes),
                             dcc.Loading(html.Div(id=ids.UPLOAD_STATUS, className="mt-2"), type="dot",
                                         id=ids.UPLOAD_LOADING),
                             html.Div(className="mb-3"),

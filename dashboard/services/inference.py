@@ -5,6 +5,16 @@ and it is where a bad file fails, in words, beside that file); `predict_case`
 runs or fetches the prediction for a stored case. The New case page shows
 every file as soon as it is stored and fills the results in one by one, and
 nothing uploaded is lost if a worker dies between the two steps.
+
+Patient data: a DICOM upload is de-identified (PS3.15 Basic Profile, Retain
+Patient Characteristics) with the case's pseudonymous id before anything is
+stored; only the de-identified file, the PNG/array renderings and
+allow-listed, non-identifying metadata read from the de-identified header
+reach the store (the original bytes only with LESIONLENS_KEEP_ORIGINALS=1).
+Decoding and de-identification run in `dashboard.sandbox` within the
+per-file time limit; prediction runs within the same limit in a thread
+(the model stays loaded in this worker). Logs name cases by their
+pseudonymous id, never by anything the user sent (file names included).
 """
 
 from __future__ import annotations
@@ -18,9 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from dashboard.sandbox import FileTimeLimit, PreparedUpload, Sandbox, time_limit_message
+from dashboard.store.cases import new_case_id
 from dashboard.store.files import png_bytes, read_png
 from pipeline.errors import ImageLoadError
-from pipeline.io import Limits, load_image
+from pipeline.io import Limits
+from pipeline.io.limits import check_file_size
 from pipeline.types import ImageRecord, Prediction
 
 log = logging.getLogger(__name__)
@@ -99,14 +112,26 @@ def _metadata_tag(metadata: dict[str, Any]) -> str:
 
 
 class Analyzer:
-    def __init__(self, settings, store, cache, models, predictors) -> None:
+    def __init__(self, settings, store, cache, models, predictors, sandbox: Sandbox | None = None) -> None:
         self.settings = settings
         self.store = store
         self.cache = cache
         self.models = models
         self.predictors = predictors
+        self.sandbox = sandbox or Sandbox(settings.file_time_limit_s, settings.decode_isolation,
+                                          settings.decode_processes, settings.decode_memory_mb)
         self._case_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._salt: bytes | None = None
+
+    @property
+    def deid_salt(self) -> bytes:
+        """The deployment's de-identification salt (LESIONLENS_DEID_SALT or a file under home)."""
+        if self._salt is None:
+            from pipeline.deid import deployment_salt
+
+            self._salt = deployment_salt(self.settings.home)
+        return self._salt
 
     def _lock_for(self, case_id: str) -> threading.Lock:
         with self._guard:
@@ -118,12 +143,27 @@ class Analyzer:
     def limits(self) -> Limits:
         return Limits(max_bytes=self.settings.max_upload_bytes)
 
-    def ingest(self, data: bytes, patient: dict[str, Any] | None = None) -> str:
-        """Decode and store one uploaded file; raises ImageLoadError with a readable message."""
+    def prepare(self, data: bytes, pseudonym: str) -> PreparedUpload:
+        """Decode (and for DICOM de-identify with `pseudonym`) within the per-file time limit."""
         if not isinstance(data, (bytes, bytearray)):
             raise ImageLoadError("upload did not contain file data")
-        record = load_image(bytes(data), limits=self.limits)
-        case_id, _ = self.store.add_case(record, metadata=clean_patient(patient))
+        check_file_size(len(data), self.limits)  # before shipping an oversized upload to a child
+        return self.sandbox.run(bytes(data), max_bytes=self.settings.max_upload_bytes, pseudonym=pseudonym,
+                                salt=self.deid_salt, keep_original=self.settings.keep_originals)
+
+    def ingest(self, data: bytes, patient: dict[str, Any] | None = None) -> str:
+        """Decode, de-identify and store one uploaded file; raises ImageLoadError with a readable message.
+
+        Nothing is stored for a rejected file: the case folder and row are
+        written only after the file decoded within its time limit.
+        """
+        patient = clean_patient(patient)
+        case_id = new_case_id()
+        prepared = self.prepare(data, pseudonym=case_id)
+        record = prepared.record
+        case_id, _ = self.store.add_case(record, metadata=patient, case_id=case_id, extra_files=prepared.files)
+        log.info("upload stored as case %s (%s, %d x %d%s)", case_id, record.source_format, record.shape[1],
+                 record.shape[0], ", de-identified" if prepared.files else "")
         return case_id
 
     def record_of(self, case_id: str) -> ImageRecord:
@@ -175,14 +215,40 @@ class Analyzer:
             prediction = prediction_from_payload(payload)
         else:
             record = self.record_of(case_id)
-            predictor = self.predictors.get(card)
-            prediction = predictor.predict(record, metadata)
+            predictor = self.predictors.get(card)  # loading the model is not the file's time
+            prediction = self._predict_within_limit(predictor, record, metadata)
             self.cache.put_prediction(key_sha, name, version, payload_of(prediction))
             source = "model"
         prediction.timings_ms = {**prediction.timings_ms, "server_total": (time.perf_counter() - started) * 1000}
         row = self.store.add_prediction(case_id, prediction)
         log.info("case %s predicted by %s %s from %s", case_id, name, version, source)
         return row, source
+
+    def _predict_within_limit(self, predictor, record: ImageRecord, metadata: dict[str, Any]) -> Prediction:
+        """predictor.predict in a thread, waited for at most the per-file time limit.
+
+        A model call cannot be interrupted safely, so one that overruns is
+        left to finish in the background and its result dropped; the request
+        gets its answer on time and the worker keeps serving.
+        """
+        box: dict[str, Any] = {}
+
+        def work():
+            try:
+                box["value"] = predictor.predict(record, metadata)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+                box["error"] = exc
+
+        limit = self.settings.file_time_limit_s
+        thread = threading.Thread(target=work, daemon=True, name="lesionlens-predict")
+        thread.start()
+        thread.join(limit)
+        if thread.is_alive():
+            log.warning("prediction exceeded the %.3g s per-file limit", limit)
+            raise FileTimeLimit(time_limit_message(limit, "analysing"))
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
 
     def analyse(self, data: bytes, patient: dict[str, Any] | None = None):
         """Both steps at once (API): returns (case_id, PredictionRow, source)."""

@@ -5,6 +5,13 @@ by an upload, by `python -m dashboard import` or by `POST /api/v1/predict`
 looks the same everywhere. Rows hold what tables and metrics need; arrays go
 to files (`CaseFiles`). Identifiers are pseudonymous: case ids are random and
 patient keys are salted hashes, so nothing in the store names a patient.
+
+A case is written in a fixed order so that a crash at any moment leaves it
+either complete or invisible: files first (each atomic and fsynced), then
+the row in one transaction; if the transaction fails the new files are
+removed, and `sweep` deletes what a killed process could not (temp files,
+case folders without a row) once they are old enough not to be a write in
+progress. A listed case therefore always has its files.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.store.db import init_schema, make_engine, make_sessionmaker
-from dashboard.store.files import CaseFiles
+from dashboard.store.files import CaseFiles, atomic_write
 from dashboard.store.models import CaseRow, PredictionRow, ReviewRow, SettingRow
 from pipeline.io.intensity import percentile_window
 from pipeline.metrics.segmentation import dice, iou
@@ -106,13 +113,17 @@ class StoredCase:
         return max(self.predictions, key=lambda p: p.created, default=None)
 
 
+ORPHAN_MIN_AGE_S = 600.0  # a folder without a row younger than this may be a write in progress
+
+
 class CaseStore:
-    def __init__(self, database_url: str, files_root, salt: str = "") -> None:
+    def __init__(self, database_url: str, files_root, salt: str = "", schema: str = "upgrade") -> None:
+        """`schema`: 'upgrade' (migrate to head under a lock), 'verify' (refuse an old schema) or 'none'."""
         self.engine: Engine = make_engine(database_url)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.files = CaseFiles(files_root)
         self.salt = salt
-        init_schema(self.engine)
+        init_schema(self.engine, schema)
 
     # ---------------------------------------------------------------- cases
     def patient_key(self, dataset: str, patient_id: str) -> str:
@@ -128,12 +139,17 @@ class CaseStore:
         true_label: str | None = None,
         truth_mask: np.ndarray | None = None,
         metadata: dict[str, Any] | None = None,
+        case_id: str | None = None,
+        extra_files: dict[str, bytes] | None = None,
     ) -> tuple[str, bool]:
         """Store an image as a case; returns (case_id, created).
 
         Imports are idempotent on (dataset, source_case_id): the same image
         again returns the existing id; a changed image (new sha256) replaces
-        the files and drops the now stale predictions.
+        the files and drops the now stale predictions. `case_id` lets the
+        caller choose the new case's id (uploads de-identify with it before
+        storing); `extra_files` are written into the case folder with the
+        image (the de-identified DICOM).
         """
         meta = {**(record.metadata or {}), **(metadata or {})}
         meta = _json_safe({k: v for k, v in meta.items() if k != "spacing_mm"})
@@ -149,27 +165,45 @@ class CaseStore:
                     existing.has_truth_mask = True
                     session.commit()
                 return existing.id, False
-            case_id = existing.id if existing is not None else new_case_id()
-            self.files.write_image(case_id, record.pixels, record.display)
-            if truth_mask is not None:
-                self.files.write_mask(case_id, "truth.png", truth_mask)
+            if existing is not None:
+                case_id = existing.id
+            elif case_id is None:
+                case_id = new_case_id()
+            # 1. files, each atomic and fsynced; 2. the row, in one transaction; 3. undo 1 if 2 failed
+            try:
+                image_sha = self.files.write_image(case_id, record.pixels, record.display)
+                if truth_mask is not None:
+                    self.files.write_mask(case_id, "truth.png", truth_mask)
+                for name, data in (extra_files or {}).items():
+                    atomic_write(self.files.path(case_id, name), data)
+            except BaseException:
+                if existing is None:
+                    self.files.delete(case_id)
+                raise
             row = existing or CaseRow(id=case_id, dataset=dataset, source_case_id=source_case_id)
             if existing is not None:
                 for old in session.scalars(select(PredictionRow).where(PredictionRow.case_id == case_id)):
                     session.delete(old)
             self._fill_row(row, record, meta, patient_id, true_label, truth_mask is not None)
+            row.image_sha256 = image_sha
             session.add(row)
             try:
                 session.commit()
             except IntegrityError:  # another worker imported the same source case first
                 session.rollback()
-                self.files.delete(case_id)
+                if existing is None:
+                    self.files.delete(case_id)
                 other = session.scalar(
                     select(CaseRow).where(CaseRow.dataset == dataset, CaseRow.source_case_id == source_case_id)
                 )
                 if other is None:
                     raise
                 return other.id, False
+            except BaseException:  # database down, disk full, interrupted: no files without a row
+                session.rollback()
+                if existing is None:
+                    self.files.delete(case_id)
+                raise
             return case_id, existing is None
 
     def _fill_row(self, row, record, meta, patient_id, true_label, has_truth) -> None:
@@ -213,6 +247,41 @@ class CaseStore:
 
         with self.sessions() as session:
             return int(session.scalar(select(func.count()).select_from(CaseRow)) or 0)
+
+    def case_ids(self) -> set[str]:
+        with self.sessions() as session:
+            return set(session.scalars(select(CaseRow.id)))
+
+    # ------------------------------------------------------------ integrity
+    def sweep(self, min_age_s: float = ORPHAN_MIN_AGE_S) -> dict[str, int]:
+        """Remove what a crash leaves behind: temp files, case folders whose row was never committed.
+
+        Only things older than `min_age_s` go, so a write in progress in
+        another worker (files written, row not yet committed) is never touched.
+        """
+        temp = self.files.sweep_temp_files(min_age_s)
+        known = self.case_ids()
+        orphans = 0
+        for case_id in list(self.files.case_ids()):
+            if case_id not in known and self.files.folder_age_s(case_id) >= min_age_s:
+                if case_id in self.case_ids():  # committed meanwhile
+                    continue
+                self.files.delete(case_id)
+                orphans += 1
+        return {"temp_files": temp, "orphan_cases": orphans}
+
+    def check_case(self, case_id: str) -> str | None:
+        """None when the case's row and image files agree, else what is wrong (for fsck-style checks)."""
+        stored = self.get(case_id)
+        if stored is None:
+            return "no row"
+        for name in ("pixels.npy", "display.png", "thumb.png"):
+            if not self.files.path(case_id, name).is_file():
+                return f"{name} missing"
+        expected = stored.row.image_sha256
+        if expected and self.files.image_sha256(case_id) != expected:
+            return "pixels.npy does not match the row's image_sha256"
+        return None
 
     # ---------------------------------------------------------- predictions
     def add_prediction(self, case_id: str, prediction: Prediction) -> PredictionRow:

@@ -2,28 +2,30 @@
 
 SQLite (the one-machine default) gets WAL journaling so the review meeting's
 readers never block the worker writing a new upload, a busy timeout so two
-gunicorn workers writing at once wait instead of failing, and foreign keys
-(off by default in SQLite). PostgreSQL is used as-is when DATABASE_URL says so.
+gunicorn workers writing at once wait instead of failing, foreign keys (off
+by default in SQLite) and synchronous=FULL, so a commit the API has
+acknowledged survives a power cut, not only a crashed process (one fsync of
+the WAL per commit; uploads and reviews are rare next to reads).
+PostgreSQL is used as-is when DATABASE_URL says so. The schema is made and
+versioned by Alembic (`migrate.py`), not by `create_all`.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import sessionmaker
 
-from dashboard.store.models import Base
+SQLITE_BUSY_TIMEOUT_MS = 15000
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=15000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
 
 
@@ -58,21 +60,11 @@ def make_engine(database_url: str) -> Engine:
     return engine
 
 
-def init_schema(engine: Engine, attempts: int = 5) -> None:
-    """Create missing tables (idempotent; safe when several workers start at once).
+def init_schema(engine: Engine, mode: str = "upgrade") -> None:
+    """Bring the schema to the code's Alembic head (idempotent, race-safe; see `migrate.ensure_schema`)."""
+    from dashboard.store.migrate import ensure_schema
 
-    gunicorn workers each build the app (no --preload), so two of them can
-    race between "does the table exist" and "CREATE TABLE"; the loser sees
-    "already exists", waits a moment and checks again.
-    """
-    for attempt in range(attempts):
-        try:
-            Base.metadata.create_all(engine, checkfirst=True)
-            return
-        except (OperationalError, ProgrammingError, IntegrityError):
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.2 * (attempt + 1))
+    ensure_schema(engine, mode)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

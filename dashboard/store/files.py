@@ -3,18 +3,25 @@
 Each case owns one folder (`<root>/<id[:2]>/<id>/`): display.png (what the
 browser shows), pixels.npy (modality units, for window/level), thumb.png,
 truth.png (ground-truth mask) and per-model prediction masks and probability
-maps. Writes go to a temp file in the same folder, are fsynced, then
-`os.replace`d, so a crash or a second worker reading at the same moment never
-sees half a PNG.
+maps, and for DICOM uploads source.dcm (the de-identified file, zeroed
+preamble; never served). Writes go to a temp file in the same folder, are
+fsynced, `os.replace`d, and the folder is fsynced too (a rename is only
+durable once its directory entry is on disk), so a crash, a power cut or a
+second worker reading at the same moment never sees half a PNG. New folders
+are fsynced into their parents the same way. `sweep` removes what a crash
+can leave behind: temp files, and (with the store's help) case folders whose
+database row was never committed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +31,9 @@ from pipeline.io import to_png_bytes
 
 CASE_ID = re.compile(r"^[a-z0-9_-]{4,32}$")
 THUMB_SIDE = 96
+TEMP_SUFFIX = ".tmp"
+SOURCE_DICOM = "source.dcm"  # de-identified DICOM as stored (never served)
+ORIGINAL = "original.bin"  # the uploaded bytes, only with LESIONLENS_KEEP_ORIGINALS=1 (never served)
 
 
 def safe_part(text: str) -> str:
@@ -52,15 +62,44 @@ def thumbnail_png(display: np.ndarray, side: int = THUMB_SIDE) -> bytes:
     return buffer.getvalue()
 
 
+def fsync_dir(path: Path) -> None:
+    """Make the entries of directory `path` (new files, renames) durable."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ensure_dir(path: Path) -> None:
+    """mkdir -p, fsyncing each parent that gained an entry so the new folders survive a crash."""
+    path = Path(path)
+    if path.is_dir():
+        return
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except FileExistsError:  # another worker made it first
+            continue
+        fsync_dir(folder.parent)
+
+
 def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write `data` to `path` so that readers and crashes see the old file or the new one, never a mix."""
+    ensure_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -99,10 +138,17 @@ class CaseFiles:
         atomic_write(path, data)
         return path
 
-    def write_image(self, case_id: str, pixels: np.ndarray, display: np.ndarray) -> None:
-        self.write(case_id, "pixels.npy", npy_bytes(pixels.astype(np.float32)))
+    def write_image(self, case_id: str, pixels: np.ndarray, display: np.ndarray) -> str:
+        """Write pixels.npy, display.png and thumb.png; returns the sha256 of pixels.npy (the stored image)."""
+        pixel_bytes = npy_bytes(pixels.astype(np.float32))
+        self.write(case_id, "pixels.npy", pixel_bytes)
         self.write(case_id, "display.png", png_bytes(display))
         self.write(case_id, "thumb.png", thumbnail_png(display))
+        return hashlib.sha256(pixel_bytes).hexdigest()
+
+    def image_sha256(self, case_id: str) -> str | None:
+        data = self.read_bytes(case_id, "pixels.npy")
+        return None if data is None else hashlib.sha256(data).hexdigest()
 
     def write_mask(self, case_id: str, name: str, mask: np.ndarray) -> None:
         self.write(case_id, name, png_bytes(np.asarray(mask, dtype=bool)))
@@ -136,4 +182,36 @@ class CaseFiles:
         return None if data is None else read_png(data)
 
     def delete(self, case_id: str) -> None:
-        shutil.rmtree(self.folder(case_id), ignore_errors=True)
+        folder = self.folder(case_id)
+        shutil.rmtree(folder, ignore_errors=True)
+        if folder.parent.is_dir():
+            fsync_dir(folder.parent)
+
+    def case_ids(self):
+        """Ids of every case folder on disk (whatever the database says)."""
+        for shard in sorted(self.root.iterdir()) if self.root.is_dir() else ():
+            if shard.is_dir() and not shard.name.startswith("."):
+                for folder in sorted(shard.iterdir()):
+                    if folder.is_dir() and CASE_ID.match(folder.name):
+                        yield folder.name
+
+    def sweep_temp_files(self, min_age_s: float = 600.0) -> int:
+        """Remove temp files a crashed writer left behind (older than `min_age_s`, so never a live write)."""
+        removed = 0
+        cutoff = time.time() - min_age_s
+        for path in self.root.rglob(f".*{TEMP_SUFFIX}"):
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
+    def folder_age_s(self, case_id: str) -> float:
+        folder = self.folder(case_id)
+        try:
+            newest = max([folder.stat().st_mtime] + [p.stat().st_mtime for p in folder.iterdir()])
+        except FileNotFoundError:
+            return 0.0
+        return time.time() - newest

@@ -46,7 +46,11 @@ class CaseRow(Base):
     dataset: Mapped[str] = mapped_column(String(80), index=True)
     source_case_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     patient_key: Mapped[str] = mapped_column(String(32), index=True)  # pseudonymous patient group
+    # content key (predictions cache): the file's sha256 for raster images, the pixels' for DICOM
+    # (a hash of the identifying original DICOM file would link the case back to it)
     sha256: Mapped[str] = mapped_column(String(64))
+    # sha256 of the stored pixels.npy: integrity check of the image files against the row
+    image_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     spacing_row_mm: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -118,3 +122,33 @@ class SettingRow(Base):
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class JobRow(Base):
+    """A long job (cohort re-scoring, batch inference): the record every worker and page agrees on.
+
+    The Dash background callback (DiskcacheManager or Celery) drives a runner
+    process that updates `done`/`failed` after each item and reads
+    `cancel_requested` between items, so progress and cancel work whichever
+    process or machine runs the job, and a restart shows what happened.
+    """
+
+    __tablename__ = "ll_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # rescore | batch
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    model_name: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    runner: Mapped[str | None] = mapped_column(String(80), nullable=True)  # host:pid of the runner process
+    owner: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    created: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    started: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    finished: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    heartbeat: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
