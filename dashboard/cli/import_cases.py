@@ -72,8 +72,9 @@ def truth_mask_of(case, shape):
 
 def import_cases(services, spec: str, model: str | None = None, dataset_name: str | None = None,
                  limit: int | None = None, predict: bool = True, progress: bool = True) -> ImportReport:
+    from dashboard.store.cases import new_case_id
     from pipeline.datasets import load_cases
-    from pipeline.io import load_image
+    from pipeline.io.source import read_source
 
     started = time.perf_counter()
     cases = load_cases(spec)
@@ -92,13 +93,20 @@ def import_cases(services, spec: str, model: str | None = None, dataset_name: st
         iterator = tqdm(cases, desc=f"import {spec}", unit="case", file=sys.stderr)
     for case in iterator:
         try:
-            record = load_image(case.image_path, limits=services.analyzer.limits)
+            dataset = dataset_name or default_dataset_name(spec, case.dataset)
+            # Same path as an upload: decoded in the sandbox, a DICOM de-identified with the case id
+            case_id = services.store.find_source(dataset, case.case_id) or new_case_id()
+            prepared = services.analyzer.prepare(read_source(case.image_path, services.analyzer.limits),
+                                                 pseudonym=case_id)
+            record = prepared.record
             spacing = case.metadata.get("spacing_mm")
             if record.spacing_mm is None and isinstance(spacing, (int, float)) and spacing > 0:
                 record.spacing_mm = (float(spacing), float(spacing))
             case_id, created = services.store.add_case(
                 record,
-                dataset=dataset_name or default_dataset_name(spec, case.dataset),
+                case_id=case_id,
+                extra_files=prepared.files,
+                dataset=dataset,
                 source_case_id=case.case_id,
                 patient_id=case.patient_id,
                 true_label=case.label,

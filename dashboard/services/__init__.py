@@ -32,8 +32,49 @@ class Services:
     analyzer: Analyzer
 
 
+FILE_ROUTE_CSP = "default-src 'none'; img-src 'self'; sandbox"
+API_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox"
+
+
+def security_headers(response: flask.Response) -> flask.Response:
+    """Every response: no MIME sniffing. File routes and the API: a CSP that runs nothing.
+
+    The file routes only ever send PNG renderings (stored DICOMs are never
+    served), and a browser told `nosniff` + `sandbox` will not reinterpret one
+    as HTML or script even if its bytes were crafted to look like both.
+    Headers already set by another layer (the access guard) are kept.
+    """
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    path = flask.request.path
+    if path.startswith("/files/"):
+        response.headers.setdefault("Content-Security-Policy", FILE_ROUTE_CSP)
+        response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+    elif path.startswith("/api/"):
+        response.headers.setdefault("Content-Security-Policy", API_CSP)
+    return response
+
+
+def _sweep_in_background(store: CaseStore) -> None:
+    """Remove what crashed writers left (old temp files, case folders without a row), off the startup path."""
+    import logging
+    import threading
+
+    def sweep():
+        try:
+            swept = store.sweep()
+            if any(swept.values()):
+                logging.getLogger(__name__).info("store sweep removed %s", swept)
+        except Exception:  # noqa: BLE001 - housekeeping must never take a worker down
+            logging.getLogger(__name__).exception("store sweep failed")
+
+    threading.Thread(target=sweep, name="lesionlens-sweep", daemon=True).start()
+
+
 def build_services(settings: Settings, server: flask.Flask, predictor_factory=None) -> Services:
-    store = CaseStore(settings.database_url, settings.files_dir, salt=settings.secret_key)
+    store = CaseStore(settings.database_url, settings.files_dir, salt=settings.secret_key,
+                      schema=settings.schema_mode)
+    server.after_request(security_headers)
+    _sweep_in_background(store)
     cache = CacheService(settings, server)
     models = ModelRegistry(settings, store)
     predictors = PredictorPool(predictor_factory)

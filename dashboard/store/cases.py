@@ -238,6 +238,13 @@ class CaseStore:
             )
             return StoredCase(row=row, predictions=predictions, reviews=reviews)
 
+    def find_source(self, dataset: str, source_case_id: str) -> str | None:
+        """Id of the case imported from (dataset, source case id), if any."""
+        with self.sessions() as session:
+            return session.scalar(
+                select(CaseRow.id).where(CaseRow.dataset == dataset, CaseRow.source_case_id == source_case_id)
+            )
+
     def find_by_sha(self, sha256: str) -> list[str]:
         with self.sessions() as session:
             return list(session.scalars(select(CaseRow.id).where(CaseRow.sha256 == sha256)))
