@@ -131,6 +131,10 @@ def test_cv_resumes_and_builds_ensemble(tmp_path):
     assert len(oof) == 37  # header + every case exactly once
     card = read_bundle_card(ens)
     assert len(card["members"]) == 2
+    assert card["calibration"]["method"] == "platt"
+    assert card["calibration"]["fitted_on"] == "pooled out-of-fold predictions"
+    assert main(["ensemble", "--cv", str(out), "--out", str(tmp_path / "again")]) == 0
+    assert len(read_bundle_card(tmp_path / "again")["members"]) == 2
 
     from pipeline.predictor import Predictor
 
