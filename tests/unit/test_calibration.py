@@ -1,0 +1,33 @@
+"""Platt calibration recovers a known scale and bias and round-trips."""
+
+import numpy as np
+import pytest
+
+from pipeline.calibration import Calibration, fit_platt
+from training.calibration import youden_threshold
+
+
+def test_fit_platt_recovers_shift_and_scale():
+    rng = np.random.default_rng(0)
+    true_z = rng.normal(0, 2, 20000)
+    labels = (rng.random(true_z.size) < 1 / (1 + np.exp(-true_z))).astype(int)
+    raw_logits = (true_z - 1.5) / 0.5  # an over-confident, biased model: z = 0.5 * raw + 1.5
+    cal = fit_platt(raw_logits, labels, "test")
+    assert cal.scale == pytest.approx(0.5, abs=0.05)
+    assert cal.bias == pytest.approx(1.5, abs=0.1)
+
+
+def test_round_trip_and_legacy_temperature_cards():
+    cal = Calibration(0.7, -1.2, "x")
+    logits = np.array([-3.0, 0.0, 2.5])
+    np.testing.assert_allclose(cal.logit_from_probability(cal.probability(logits)), logits, atol=1e-6)
+    assert Calibration.from_card(cal.to_card()) == cal
+    legacy = Calibration.from_card({"method": "temperature", "temperature": 4.0})
+    assert legacy.scale == pytest.approx(0.25) and legacy.bias == 0
+    assert Calibration.from_card(None) == Calibration()
+
+
+def test_degenerate_inputs_give_identity():
+    assert fit_platt(np.array([1.0, 2.0, 3.0]), np.array([1, 1, 1]), "x").scale == 1.0
+    assert youden_threshold(np.array([0.2, 0.8]), np.array([1, 1])) == 0.5
+    assert 0 < youden_threshold(np.array([0.1, 0.4, 0.6, 0.9]), np.array([0, 0, 1, 1])) < 1
