@@ -70,11 +70,41 @@ def truth_mask_of(case, shape):
     return None
 
 
+def import_case(services, case, dataset: str, card: dict | None) -> tuple[bool, str | None]:
+    """Store one dataset case (and predict it with `card`); returns (created, prediction source or None).
+
+    Same path as an upload: decoded in the sandbox within the per-file time
+    limit, a DICOM de-identified with the case id as pseudonym.
+    """
+    from dashboard.store.cases import new_case_id
+    from pipeline.io.source import read_source
+
+    case_id = services.store.find_source(dataset, case.case_id) or new_case_id()
+    prepared = services.analyzer.prepare(read_source(case.image_path, services.analyzer.limits), pseudonym=case_id)
+    record = prepared.record
+    spacing = case.metadata.get("spacing_mm")
+    if record.spacing_mm is None and isinstance(spacing, (int, float)) and spacing > 0:
+        record.spacing_mm = (float(spacing), float(spacing))
+    case_id, created = services.store.add_case(
+        record,
+        case_id=case_id,
+        extra_files=prepared.files,
+        dataset=dataset,
+        source_case_id=case.case_id,
+        patient_id=case.patient_id,
+        true_label=case.label,
+        truth_mask=truth_mask_of(case, record.shape),
+        metadata=case.metadata,
+    )
+    if card is None:
+        return created, None
+    _row, source = services.analyzer.predict_case(case_id, card)
+    return created, source
+
+
 def import_cases(services, spec: str, model: str | None = None, dataset_name: str | None = None,
                  limit: int | None = None, predict: bool = True, progress: bool = True) -> ImportReport:
-    from dashboard.store.cases import new_case_id
     from pipeline.datasets import load_cases
-    from pipeline.io.source import read_source
 
     started = time.perf_counter()
     cases = load_cases(spec)
@@ -94,29 +124,10 @@ def import_cases(services, spec: str, model: str | None = None, dataset_name: st
     for case in iterator:
         try:
             dataset = dataset_name or default_dataset_name(spec, case.dataset)
-            # Same path as an upload: decoded in the sandbox, a DICOM de-identified with the case id
-            case_id = services.store.find_source(dataset, case.case_id) or new_case_id()
-            prepared = services.analyzer.prepare(read_source(case.image_path, services.analyzer.limits),
-                                                 pseudonym=case_id)
-            record = prepared.record
-            spacing = case.metadata.get("spacing_mm")
-            if record.spacing_mm is None and isinstance(spacing, (int, float)) and spacing > 0:
-                record.spacing_mm = (float(spacing), float(spacing))
-            case_id, created = services.store.add_case(
-                record,
-                case_id=case_id,
-                extra_files=prepared.files,
-                dataset=dataset,
-                source_case_id=case.case_id,
-                patient_id=case.patient_id,
-                true_label=case.label,
-                truth_mask=truth_mask_of(case, record.shape),
-                metadata=case.metadata,
-            )
+            created, source = import_case(services, case, dataset, card)
             report.new += created
             report.unchanged += not created
-            if card is not None:
-                _row, source = services.analyzer.predict_case(case_id, card)
+            if source is not None:
                 report.predicted += source == "model"
                 report.from_cache_or_store += source != "model"
         except (ImageLoadError, DatasetError) as exc:
