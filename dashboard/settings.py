@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.paths import home, models_dir, read_or_create_secret
+from pipeline.paths import home, models_dir, read_or_create_secret, shared_data_dir
 
 MB = 1024 * 1024
 
@@ -82,7 +82,7 @@ class Settings:
     schema_mode: str = "upgrade"
     # --- jobs: Celery + Redis when set, else local processes (DiskcacheManager)
     celery_broker_url: str | None = None
-    job_roots: tuple[Path, ...] = ()  # server folders a batch job may read (default: <home>/imports)
+    job_roots: tuple[Path, ...] = ()  # server folders a batch job may read (default: <home>/imports, shared data)
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)
@@ -96,7 +96,8 @@ class Settings:
             raise ValueError(f"decode isolation must be 'process' or 'thread', got {self.decode_isolation!r}")
         if self.schema_mode not in ("upgrade", "verify", "none"):
             raise ValueError(f"LESIONLENS_MIGRATE must be upgrade, verify or none, got {self.schema_mode!r}")
-        self.job_roots = tuple(Path(p).resolve() for p in self.job_roots) or ((self.home / "imports").resolve(),)
+        self.job_roots = tuple(Path(p).resolve() for p in self.job_roots) or (
+            (self.home / "imports").resolve(), shared_data_dir().resolve())
 
     @property
     def files_dir(self) -> Path:

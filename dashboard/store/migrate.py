@@ -135,6 +135,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Bring the schema to head (idempotent, race-safe); returns (revision before, revision after)."""
     from alembic import command
 
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one summary line below instead of a dozen
     with migration_lock(engine) as connection:
         before = current_revision(connection)
         if before == head_revision():

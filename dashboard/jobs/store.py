@@ -1,0 +1,116 @@
+"""`JobStore`: create, follow, cancel and finish jobs in the ll_jobs table."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from dashboard.store.models import JobRow, utcnow
+
+ACTIVE = ("queued", "running")
+FINAL = ("done", "failed", "cancelled", "interrupted")
+STALE_AFTER = timedelta(seconds=90)  # a running job whose runner has not reported for this long is gone
+
+
+def new_job_id() -> str:
+    return "j" + secrets.token_hex(6)
+
+
+def runner_name() -> str:
+    import os
+
+    return f"{socket.gethostname()[:60]}:{os.getpid()}"
+
+
+def as_dict(row: JobRow) -> dict[str, Any]:
+    return {
+        "id": row.id, "kind": row.kind, "spec": dict(row.spec or {}), "model": row.model_name,
+        "status": row.status, "total": row.total, "done": row.done, "failed": row.failed,
+        "message": row.message, "result": dict(row.result or {}), "cancel_requested": row.cancel_requested,
+        "owner": row.owner, "created": row.created.isoformat(timespec="seconds") if row.created else None,
+        "finished": row.finished.isoformat(timespec="seconds") if row.finished else None,
+    }
+
+
+class JobStore:
+    def __init__(self, sessions) -> None:
+        self.sessions = sessions
+
+    def create(self, kind: str, spec: dict[str, Any], model_name: str | None, owner: str | None = None) -> str:
+        job_id = new_job_id()
+        with self.sessions() as session:
+            session.add(JobRow(id=job_id, kind=kind, spec=spec, model_name=model_name, owner=owner, status="queued",
+                               total=0, done=0, failed=0, message="", result={}, cancel_requested=False))
+            session.commit()
+        return job_id
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        with self.sessions() as session:
+            row = session.get(JobRow, job_id)
+            return None if row is None else as_dict(row)
+
+    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        self.reap()
+        with self.sessions() as session:
+            rows = session.scalars(select(JobRow).order_by(JobRow.created.desc()).limit(limit))
+            return [as_dict(row) for row in rows]
+
+    def _update(self, job_id: str, **values) -> None:
+        with self.sessions() as session:
+            row = session.get(JobRow, job_id)
+            if row is None:
+                raise KeyError(job_id)
+            for key, value in values.items():
+                setattr(row, key, value)
+            session.commit()
+
+    def start(self, job_id: str, total: int) -> None:
+        now = utcnow()
+        self._update(job_id, status="running", total=total, started=now, heartbeat=now, runner=runner_name())
+
+    def progress(self, job_id: str, done: int, failed: int, message: str = "") -> bool:
+        """Record progress; returns True when a cancel was requested (checked in the same round trip)."""
+        with self.sessions() as session:
+            row = session.get(JobRow, job_id)
+            row.done, row.failed, row.heartbeat = done, failed, utcnow()
+            if message:
+                row.message = message[:2000]
+            session.commit()
+            return bool(row.cancel_requested)
+
+    def finish(self, job_id: str, status: str, message: str = "", result: dict | None = None) -> None:
+        self._update(job_id, status=status, message=message[:2000], result=result or {}, finished=utcnow(),
+                     heartbeat=utcnow())
+
+    def request_cancel(self, job_id: str) -> bool:
+        with self.sessions() as session:
+            row = session.get(JobRow, job_id)
+            if row is None or row.status in FINAL:
+                return False
+            row.cancel_requested = True
+            if row.status == "queued":
+                row.status, row.finished = "cancelled", utcnow()
+            session.commit()
+            return True
+
+    def cancel_requested(self, job_id: str) -> bool:
+        with self.sessions() as session:
+            row = session.get(JobRow, job_id)
+            return row is None or bool(row.cancel_requested)
+
+    def reap(self, now: datetime | None = None) -> int:
+        """Mark running jobs whose runner stopped reporting (killed, machine restarted) as ended."""
+        cutoff = (now or utcnow()) - STALE_AFTER
+        with self.sessions() as session:
+            stale = list(session.scalars(select(JobRow).where(JobRow.status == "running",
+                                                              JobRow.heartbeat < cutoff)))
+            for row in stale:
+                row.status = "cancelled" if row.cancel_requested else "interrupted"
+                row.finished = utcnow()
+                row.message = (row.message + " (runner stopped reporting)").strip()[:2000]
+            session.commit()
+            return len(stale)
