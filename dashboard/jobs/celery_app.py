@@ -3,9 +3,10 @@
 Used when CELERY_BROKER_URL is set (e.g. redis://redis-host:6379/0); the
 result backend is CELERY_RESULT_BACKEND, else CACHE_REDIS_URL, else the
 broker. Start workers with the same environment as the web app (DATABASE_URL,
-LESIONLENS_HOME on the shared volume, LESIONLENS_MODELS). A worker builds the
-dashboard app once at start (`worker_init`), which registers the Dash
-background callbacks as Celery tasks under the same names the web app uses.
+LESIONLENS_HOME on the shared volume, LESIONLENS_MODELS). A worker imports
+`dashboard.jobs.tasks` at start (`include`), which builds the dashboard app
+once and so registers the Dash background callbacks as Celery tasks under
+the same names the web app uses.
 Each job then runs in its own runner process (`dashboard.jobs.runner`), so
 `--pool=solo` (one job at a time per worker) or the default prefork pool
 both work; `--concurrency` bounds the jobs a machine runs at once.
@@ -15,12 +16,12 @@ from __future__ import annotations
 
 import os
 
-from celery import Celery, signals
+from celery import Celery
 
 broker = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/0"
 backend = os.environ.get("CELERY_RESULT_BACKEND") or os.environ.get("CACHE_REDIS_URL") or broker
 
-celery_app = Celery("lesionlens", broker=broker, backend=backend)
+celery_app = Celery("lesionlens", broker=broker, backend=backend, include=["dashboard.jobs.tasks"])
 celery_app.conf.update(
     task_track_started=True,
     worker_prefetch_multiplier=1,  # a long job does not hold others hostage on a busy worker
@@ -42,11 +43,3 @@ def manager():
 
         _manager = CeleryManager(celery_app, expire=24 * 3600)
     return _manager
-
-
-@signals.worker_init.connect
-def _register_callbacks(**_kwargs) -> None:
-    """Build the dashboard app in the worker so its background callbacks become tasks here."""
-    from dashboard.factory import create_app
-
-    create_app()
