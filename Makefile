@@ -33,7 +33,9 @@ demo-import: demo-model
 	@$(PY) -m dashboard import $(DEMO_SPEC) --model demo
 
 serve: demo-import
-	@echo "==> serving on http://127.0.0.1:$(PORT) (Ctrl-C stops)"
+	@echo "==> preparing the store (schema, active model) and the first admin account"
+	@$(PY) -m dashboard ensure-admin
+	@echo "==> serving on http://127.0.0.1:$(PORT) (Ctrl-C stops; sign in at http://127.0.0.1:$(PORT)/login)"
 	@PORT=$(PORT) $(VENV)/bin/gunicorn dashboard.app:server --bind 127.0.0.1:$(PORT) \
 		--workers $${WEB_CONCURRENCY:-2} --threads $${THREADS:-4} --timeout 120
 

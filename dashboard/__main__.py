@@ -1,4 +1,4 @@
-"""`python -m dashboard <command>`: `import` a dataset into the case store, `ensure-admin`, `serve`.
+"""`python -m dashboard <command>`: `import` a dataset into the case store, `ensure-admin`, `serve`, `users`.
 
 Commands live in dashboard/cli/ and are imported on demand, so `--help` is fast.
 """
@@ -15,11 +15,14 @@ from pipeline.errors import LesionLensError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dashboard", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    from dashboard.cli import ensure_admin, import_cases, serve
+    from dashboard.cli import ensure_admin, import_cases, serve, users
 
     import_cases.add_arguments(sub.add_parser("import", help="load a dataset, predict, store for review"))
     serve.add_arguments(sub.add_parser("serve", help="run the development server (use gunicorn in production)"))
-    ensure_admin.add_arguments(sub.add_parser("ensure-admin", help="create the store and record the active model"))
+    ensure_admin.add_arguments(sub.add_parser("ensure-admin", help="migrate the store, record the active model, "
+                                                                   "create the first admin if there is none"))
+    users.add_arguments(sub.add_parser("users", help="accounts and API tokens (add, remove, set-role, "
+                                                     "reset-password, unlock, list, token)"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -2,14 +2,16 @@
 
 For scripts and PACS bridges that want the model without the browser. Errors
 are JSON with a readable `error` (the ImageLoadError message for a bad file),
-never a stack trace. When LESIONLENS_API_TOKEN is set, /api/v1 requires
-`Authorization: Bearer <token>`; /healthz stays open for load balancers.
+never a stack trace. Every /api/v1 request needs `Authorization: Bearer <token>`
+with a per-user token (`python -m dashboard users token create USER`; stored
+hashed, revocable); the token's user must have the endpoint's role (predict:
+clinician; reading a case: viewer). The request guard in dashboard/auth checks
+that before any view runs; /healthz stays open for load balancers.
 """
 
 from __future__ import annotations
 
 import base64
-import hmac
 import logging
 import os
 import time
@@ -17,6 +19,7 @@ import time
 from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from dashboard.auth import audit, current_user
 from dashboard.services.inference import clean_patient
 from pipeline.errors import BundleError, ImageLoadError
 
@@ -37,12 +40,9 @@ def error(status: int, message: str):
 
 @api.before_request
 def _auth():
-    token = os.environ.get("LESIONLENS_API_TOKEN")
-    if not token:
-        return None
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        return error(401, "missing or wrong API token (Authorization: Bearer <token>)")
+    """Second lock: the app-wide guard (dashboard/auth/guards.py) has authenticated the token already."""
+    if current_user() is None:
+        return error(401, "missing, wrong or revoked API token (Authorization: Bearer <token>)")
     return None
 
 
@@ -73,6 +73,7 @@ def predict():
         return error(422, f"cannot read the image: {exc}")
     except BundleError as exc:
         return error(503, str(exc))
+    audit("case.upload", target=case_id)
     mask = services.store.files.read_bytes(
         case_id, services.store.files.prediction_name("mask", row.model_name, row.model_version)
     )
@@ -94,6 +95,7 @@ def get_case(case_id: str):
     if stored is None:
         return error(404, f"no case {case_id}")
     row = stored.row
+    audit("case.view", target=row.id)
     return jsonify(
         {
             "case_id": row.id,

@@ -14,12 +14,17 @@ from typing import Callable
 
 import dash
 import flask
+from dash._get_app import app_context as _dash_app_context
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashboard import api as api_module
-from dashboard import routes
+from dashboard import auth, routes
+from dashboard.auth import csrf
+from dashboard.auth.config import AuthConfig
 from dashboard.components import shell
 from dashboard.pages import PAGE_MODULES
+from dashboard.pages import admin as admin_page
+from dashboard.pages import login as login_page
 from dashboard.services import build_services
 from dashboard.settings import Settings
 from pipeline.paths import REPO_ROOT
@@ -27,11 +32,17 @@ from pipeline.paths import REPO_ROOT
 ASSETS_DIR = REPO_ROOT / "assets"
 
 
-def create_app(settings: Settings | None = None, predictor_factory: Callable | None = None) -> dash.Dash:
-    """Build the app. `predictor_factory(bundle_dir)` replaces pipeline.predictor.Predictor in tests."""
+def create_app(settings: Settings | None = None, predictor_factory: Callable | None = None,
+               auth_config: AuthConfig | None = None) -> dash.Dash:
+    """Build the app. `predictor_factory(bundle_dir)` replaces pipeline.predictor.Predictor in tests.
+
+    Every route needs a signed-in user with the right role except the open
+    list in dashboard/auth/roles.py (assets, component bundles, favicon,
+    /login, /healthz); see dashboard/auth/guards.py.
+    """
     settings = settings or Settings.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    server = flask.Flask("lesionlens")
+    server = flask.Flask("lesionlens", static_folder=None)  # no /static route: assets are served by Dash
     server.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
@@ -39,10 +50,12 @@ def create_app(settings: Settings | None = None, predictor_factory: Callable | N
         MAX_FORM_MEMORY_SIZE=settings.max_request_bytes,
         JSON_SORT_KEYS=False,
     )
-    build_services(settings, server, predictor_factory)
+    services = build_services(settings, server, predictor_factory)
     server.register_blueprint(routes.bp)
     server.register_blueprint(api_module.api)
     server.register_blueprint(api_module.health)
+    server.register_blueprint(login_page.bp)
+    server.register_blueprint(admin_page.export)
     server.register_error_handler(RequestEntityTooLarge, api_module.too_large)
 
     app = dash.Dash(
@@ -56,11 +69,21 @@ def create_app(settings: Settings | None = None, predictor_factory: Callable | N
         update_title=None,
         suppress_callback_exceptions=True,  # page layouts are built per request from the store
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+        csrf_token_name=csrf.COOKIE,  # the renderer sends this cookie back as X-CSRFToken on every request
+        csrf_header_name=csrf.HEADER,
     )
-    for module in PAGE_MODULES:
-        module.register(app)
+    # dash.register_page finds "the app" through dash.get_app(), which prefers a context variable
+    # that Dash sets (and never resets) while serving /_dash-layout: point it at this app while
+    # registering, or a process that built an app before would add redirects to that old one.
+    context_token = _dash_app_context.set(app)
+    try:
+        for module in PAGE_MODULES:
+            module.register(app)
+    finally:
+        _dash_app_context.reset(context_token)
     shell.register(app)
     app.layout = shell.layout
+    auth.install(app, settings, services.store.engine, services.store.sessions, auth_config)  # after the pages
     _warm_up(app)
     return app
 
@@ -73,9 +96,10 @@ def _warm_up(app: dash.Dash) -> None:
     a fresh worker answering the browser's parallel script requests could
     serve some before the setup finished ("path requested is not valid" 500s).
     One internal request here is a few milliseconds and touches neither the
-    database nor the model.
+    database nor the model. It asks for the (open) login page: Dash's setup
+    runs in a before_request hook, whatever the route.
     """
-    response = app.server.test_client().get("/")
+    response = app.server.test_client().get("/login")
     if response.status_code != 200:
         raise RuntimeError(f"dashboard warm-up failed with HTTP {response.status_code}")
 

@@ -14,6 +14,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
 from dashboard import ids
+from dashboard.auth import CLINICIAN, allows, audit, current_user, require
 from dashboard.components.cards import label_badge, metadata_list, prediction_block
 from dashboard.figures.image import ImageLayer, case_image_figure, probability_heatmap_figure
 from dashboard.figures.overlay import level_width_to_window
@@ -106,6 +107,10 @@ def _controls(row, has_prediction: bool):
 
 def _review_box(stored):
     reviews = stored.reviews
+    user = current_user()
+    if user is None or not allows(user.role, CLINICIAN):  # viewers read the reviews, clinicians write them
+        return dbc.Card([dbc.CardHeader("Reviews"),
+                         dbc.CardBody(html.Div(review_history(reviews), id=ids.REVIEW_HISTORY))], className="mb-3")
     return dbc.Card(
         [
             dbc.CardHeader("Review"),
@@ -121,7 +126,7 @@ def _review_box(stored):
                     dbc.Label("Note", html_for=ids.REVIEW_NOTE, className="mt-2"),
                     dbc.Textarea(id=ids.REVIEW_NOTE, rows=3, placeholder="What did you see?"),
                     dbc.Label("Reviewer", html_for=ids.REVIEW_USER, className="mt-2"),
-                    dbc.Input(id=ids.REVIEW_USER, placeholder="your initials", maxLength=80),
+                    dbc.Input(id=ids.REVIEW_USER, value=user.username, disabled=True, maxLength=80),
                     dbc.Button("Save review", id=ids.REVIEW_SAVE, color="primary", className="mt-3"),
                     html.Div(id=ids.REVIEW_STATUS, className="mt-2"),
                     html.Div(review_history(reviews), id=ids.REVIEW_HISTORY, className="mt-3"),
@@ -218,6 +223,7 @@ def layout(case_id: str | None = None, **_query):
         extra["Pixel spacing"] = f"{row.spacing_row_mm:.3g} × {row.spacing_col_mm:.3g} mm"
     if row.true_label:
         extra["True label"] = row.true_label
+    audit("case.view", target=row.id)
     return html.Div(
         [
             dcc.Store(id=ids.CASE_ID, data=row.id),
@@ -308,8 +314,12 @@ def register(app: dash.Dash) -> None:
     def _save(clicks, case_id, agree, label, note, user):
         if not clicks:  # the button was just rendered (Dash fires when outputs live outside the page)
             raise dash.exceptions.PreventUpdate
+        user = require(CLINICIAN).username  # the signed-in user is the reviewer, whatever the form says
         store = current_services().store
         ok, message = save_review(store, case_id, agree, label, note, user)
+        if ok:
+            audit("case.review", target=case_id, agree={"agree": True, "disagree": False}.get(agree),
+                  corrected_label=label)
         alert = dbc.Alert(message, color="success" if ok else "warning", duration=4000 if ok else None,
                           className="py-2 mb-0")
         if not ok:
@@ -317,8 +327,9 @@ def register(app: dash.Dash) -> None:
         return alert, review_history(store.get(case_id).reviews), (user or "").strip()
 
     @app.callback(Output(ids.REVIEW_USER, "value"), Input(ids.CASE_ID, "data"), State(ids.REVIEWER_NAME, "data"))
-    def _remember_reviewer(_case_id, name):
-        return name or ""
+    def _remember_reviewer(_case_id, _name):
+        user = current_user()
+        return user.username if user else ""
 
     @app.callback(
         Output(CASE_ANALYSE_OUT, "children"),
@@ -329,8 +340,10 @@ def register(app: dash.Dash) -> None:
     def _analyse(clicks, case_id):
         if not clicks:
             raise dash.exceptions.PreventUpdate
+        require(CLINICIAN)
         try:
-            current_services().analyzer.predict_case(case_id)
+            row, _source = current_services().analyzer.predict_case(case_id)
         except (ImageLoadError, BundleError) as exc:
             return dbc.Alert(str(exc), color="danger")
+        audit("case.predict", target=case_id, model=row.model_name, version=row.model_version)
         return dcc.Location(id="case-reload", href=f"/case/{case_id}", refresh=True)

@@ -15,6 +15,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dash_table, dcc, html
 
 from dashboard import ids
+from dashboard.auth import ADMIN, allows, audit, current_user, require
 from dashboard.figures.style import FONT_FAMILY
 from dashboard.services import current_services
 from pipeline.errors import BundleError
@@ -92,6 +93,8 @@ def layout(**_query):
     cards = services.models.bundles(fresh=True)
     active = services.models.active_name()
     options = [{"label": f"{c['name']} v{c['version']}", "value": c["name"]} for c in cards if "error" not in c]
+    user = current_user()
+    can_switch = user is not None and allows(user.role, ADMIN)
     return html.Div(
         [
             html.H2("Models", className="mb-3"),
@@ -102,7 +105,7 @@ def layout(**_query):
                                                    id=ids.MODELS_CARD)]), lg=7),
                     dbc.Col(
                         [
-                            dbc.Card(
+                            *([] if not can_switch else [dbc.Card(
                                 [
                                     dbc.CardHeader("Switch the active model (for everyone)"),
                                     dbc.CardBody(
@@ -116,7 +119,7 @@ def layout(**_query):
                                     ),
                                 ],
                                 className="mb-3",
-                            ),
+                            )]),
                             dbc.Card(
                                 [
                                     dbc.CardHeader(f"Bundles in {services.settings.models_dir}"),
@@ -158,11 +161,14 @@ def register(app: dash.Dash) -> None:
     def _activate(clicks, name):
         if not clicks:
             raise dash.exceptions.PreventUpdate
+        require(ADMIN)
         services = current_services()
+        previous = services.models.active_name()
         try:
             card = services.models.activate(name)
         except BundleError as exc:
             return dbc.Alert(str(exc), color="danger"), dash.no_update, dash.no_update, dash.no_update
+        audit("model.switch", target=str(card["name"]), version=str(card["version"]), previous=previous)
         badge = dbc.Badge(f"model: {card['name']} v{card['version']}", color="light", text_color="dark",
                           className="p-2")
         return (dbc.Alert(f"{card['name']} v{card['version']} is now the active model for all users.",

@@ -28,6 +28,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
 from dashboard import ids
+from dashboard.auth import CLINICIAN, audit, require
 from dashboard.components.cards import label_badge, prediction_block
 from dashboard.figures.image import ImageLayer, case_image_figure
 from dashboard.figures.style import PREDICTION_COLOR
@@ -301,6 +302,7 @@ def register(app: dash.Dash) -> None:
     def _ingest(contents, names, age, sex, history, symptoms):
         if not contents:
             raise dash.exceptions.PreventUpdate
+        require(CLINICIAN)
         contents = contents if isinstance(contents, list) else [contents]
         names = names if isinstance(names, list) else [names]
         try:
@@ -310,6 +312,9 @@ def register(app: dash.Dash) -> None:
         services = current_services()
         batch = ingest_files(services.analyzer, contents, names, patient, services.settings.max_files_per_upload)
         stored = sum(1 for item in batch["items"] if item["case_id"])
+        for item in batch["items"]:  # case ids only: never file names (they often name the patient)
+            if item["case_id"]:
+                audit("case.upload", target=item["case_id"])
         status = html.Small(f"{stored} of {len(batch['items'])} file(s) stored as cases", className="text-muted")
         return batch, False, status, None
 
@@ -328,6 +333,7 @@ def register(app: dash.Dash) -> None:
     def _advance(batch, _ticks, previous_label):
         if not batch:
             raise dash.exceptions.PreventUpdate
+        require(CLINICIAN)
         results = advance_batch(current_services(), batch)
         cards, done, total = render_batch(batch, results)
         percent = round(100 * done / total) if total else 100

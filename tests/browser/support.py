@@ -66,9 +66,25 @@ def server_env(home: Path, models: Path, **extra: str) -> dict[str, str]:
             "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", **extra}
 
 
-def run_cli(args: list[str], env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
+def run_cli(args: list[str], env: dict[str, str], timeout: int = 900,
+            stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "dashboard", *args], cwd=REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, input=stdin)
+
+
+def add_user(env: dict[str, str], username: str, role: str, password: str) -> None:
+    """`python -m dashboard users add` with the password on stdin (never argv)."""
+    result = run_cli(["users", "add", username, "--role", role, "--password-stdin"], env, timeout=120,
+                     stdin=password + "\n")
+    if result.returncode != 0:
+        raise RuntimeError(f"users add {username} failed: {result.stderr[-2000:]}")
+
+
+def api_token(env: dict[str, str], username: str) -> str:
+    result = run_cli(["users", "token", "create", username, "--label", "tests"], env, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"users token create {username} failed: {result.stderr[-2000:]}")
+    return result.stdout.strip().splitlines()[-1]
 
 
 class Gunicorn:

@@ -1,4 +1,6 @@
-"""What a radiologist and a review meeting do, in a real browser against gunicorn + a real model."""
+"""What a radiologist and a review meeting do, in a real browser against gunicorn + a real model.
+
+`page` is signed in as the clinician fixture user (tests/browser/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import shot
+from tests.browser.conftest import USERS, shot
 from tests.fakes_predictor import lesion_png
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -130,9 +132,10 @@ def test_open_a_case_from_the_table(page, live_server):
                            "(i.getAttribute('href') || '').includes('style=contour'))")
     page.locator("#review-agree >> text=Disagree").click()
     page.fill("#review-note", "border irregular at 3 o'clock")
-    page.fill("#review-user", "BT")
+    assert page.locator("#review-user").input_value() == USERS["clinician"]  # the reviewer is who signed in
     page.locator("#review-save").click()
     page.wait_for_selector("text=Review saved.")
-    assert "disagrees" in page.locator("#review-history").inner_text()
+    history = page.locator("#review-history").inner_text()
+    assert "disagrees" in history and USERS["clinician"] in history
     shot(page, "case-reviewed")
     assert not page.errors

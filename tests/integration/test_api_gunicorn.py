@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.browser.support import Gunicorn, server_env, tiny_models_dir
+from tests.browser.support import Gunicorn, add_user, api_token, server_env, tiny_models_dir
 from tests.fakes_predictor import lesion_png
 
 pytestmark = pytest.mark.slow
@@ -18,7 +18,11 @@ pytestmark = pytest.mark.slow
 def server(tmp_path_factory):
     models = tiny_models_dir()
     home = tmp_path_factory.mktemp("gunicorn-home")
-    gunicorn = Gunicorn(server_env(home, models), workers=2, threads=2, log=home / "gunicorn.log")
+    env = server_env(home, models)
+    add_user(env, "api-client", "clinician", "integration-password-1")
+    headers = {"Authorization": f"Bearer {api_token(env, 'api-client')}"}  # per-user token (dashboard/auth)
+    gunicorn = Gunicorn(env, workers=2, threads=2, log=home / "gunicorn.log")
+    gunicorn.headers = headers
     try:
         gunicorn.wait_ready()
         yield gunicorn
@@ -27,7 +31,8 @@ def server(tmp_path_factory):
 
 
 def post(server, data: bytes, name: str = "a.png", **fields):
-    return requests.post(f"{server.url}/api/v1/predict", files={"file": (name, data)}, data=fields, timeout=120)
+    return requests.post(f"{server.url}/api/v1/predict", files={"file": (name, data)}, data=fields, timeout=120,
+                         headers=server.headers)
 
 
 def test_healthz_before_any_prediction(server):
@@ -45,7 +50,7 @@ def test_predict_png_then_cache(server):
     assert base64.b64decode(body["mask_png_base64"]).startswith(b"\x89PNG")
     again = post(server, lesion_png(500, 400), age="58").json()
     assert again["source"] == "cache"  # whichever worker answers: the cache is shared
-    case = requests.get(f"{server.url}/api/v1/cases/{body['case_id']}", timeout=10).json()
+    case = requests.get(f"{server.url}/api/v1/cases/{body['case_id']}", timeout=10, headers=server.headers).json()
     assert case["predictions"][0]["probability"] == body["prediction"]["probability"]
 
 

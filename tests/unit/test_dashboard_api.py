@@ -8,12 +8,14 @@ import io
 import pytest
 
 from dashboard.store.files import read_png
+from tests.auth_helpers import api_token, logged_in_client
 from tests.fakes_predictor import fake_app, lesion_png
 
 
 @pytest.fixture
 def client(tmp_path):
-    return fake_app(tmp_path, max_request_bytes=2 * 1024 * 1024).server.test_client()
+    """Signed in as a clinician (session for /files, Bearer token for /api/v1)."""
+    return logged_in_client(fake_app(tmp_path, max_request_bytes=2 * 1024 * 1024), "clinician")
 
 
 def post_image(client, data: bytes, name: str = "scan.png", **fields):
@@ -84,10 +86,14 @@ def test_image_routes(client):
     assert client.get(f"/files/{case_id}/pixels.npy").status_code == 404
 
 
-def test_token_auth(client, monkeypatch):
-    monkeypatch.setenv("LESIONLENS_API_TOKEN", "s3cret")
-    assert post_image(client, lesion_png(40, 30)).status_code == 401
-    ok = client.post("/api/v1/predict", data={"file": (io.BytesIO(lesion_png(40, 30)), "a.png")},
-                     headers={"Authorization": "Bearer s3cret"}, content_type="multipart/form-data")
+def test_token_auth(client):
+    """Per-user Bearer tokens (tests/unit/test_auth*.py covers roles, revocation and every route)."""
+    app = client.application
+    anonymous = app.test_client()
+    assert anonymous.post("/api/v1/predict", data={"file": (io.BytesIO(lesion_png(40, 30)), "a.png")},
+                          content_type="multipart/form-data").status_code == 401
+    ok = anonymous.post("/api/v1/predict", data={"file": (io.BytesIO(lesion_png(40, 30)), "a.png")},
+                        headers={"Authorization": f"Bearer {api_token(app, 'clinician')}"},
+                        content_type="multipart/form-data")
     assert ok.status_code == 200
-    assert client.get("/healthz").status_code == 200
+    assert anonymous.get("/healthz").status_code == 200

@@ -19,6 +19,7 @@ from dashboard.pages import models as models_page
 from dashboard.pages import new_case
 from pipeline.errors import ImageLoadError
 from pipeline.io import record_from_array
+from tests.auth_helpers import as_user, logged_in_client
 from tests.fakes_predictor import fake_app, lesion_png
 
 import numpy as np
@@ -116,9 +117,11 @@ def test_case_figures_and_review(app, services):
     assert not ok and "initials" in message
     assert case_page.save_review(services.store, case_id, "disagree", "benign", "smooth", "AB")[0]
     assert "disagrees" in str(case_page.review_history(services.store.get(case_id).reviews))
-    with app.server.test_request_context():
+    with as_user(app, "clinician"):
         assert "Case not found" in str(case_page.layout(case_id="cnothere00"))
         assert "Save review" in str(case_page.layout(case_id=case_id))
+    with as_user(app, "viewer"):  # viewers read reviews but cannot write one
+        assert "Save review" not in str(case_page.layout(case_id=case_id))
 
 
 def test_cohort_table_rows_use_thumbnail_urls(services):
@@ -174,7 +177,7 @@ def _callback(client, app, output_id: str, inputs: list[dict], state: list[dict]
 
 def test_metrics_callback_over_http(app, services):
     seed_cohort(services, 12)
-    client = app.server.test_client()
+    client = logged_in_client(app, "viewer")
     client.get("/metrics")  # first request sets up the pages router
     response = _callback(client, app, f"{ids.METRICS_CONFUSION}.figure",
                          [{"id": ids.METRICS_THRESHOLD, "property": "value", "value": 0.3}],
@@ -186,14 +189,14 @@ def test_metrics_callback_over_http(app, services):
 
 def test_pages_render_through_the_router(app, services):
     seed_cohort(services, 3)
-    client = app.server.test_client()
+    client = logged_in_client(app, "clinician")
     for path in ("/", "/new", "/cohort?sex=F", "/metrics?age=30-40", "/models", "/nope"):
         response = client.get(path)
         assert response.status_code in (200, 301, 302, 308), path
     html = client.get("/").get_data(as_text=True)
     assert "cdn" not in html.lower() and "googleapis" not in html
     assert "00-bootstrap.min.css" in html
-    with app.server.test_request_context():
+    with as_user(app, "admin"):
         assert "Drag and drop" in str(new_case.layout())
         assert "Filters" in str(cohort_page.layout(sex="F", age="30-40"))
         assert "Decision threshold" in str(metrics_page.layout(device="A"))
