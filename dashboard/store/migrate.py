@@ -50,6 +50,11 @@ class SchemaError(LesionLensError):
     """The database schema is not the one this code needs."""
 
 
+def _quiet_alembic() -> None:
+    """Alembic's INFO lines (plugins, context) are noise in a web worker's log; `upgrade` logs one summary."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
 def target_metadata() -> MetaData:
     """Base.metadata with every model module that exists in this checkout imported."""
     for name in MODEL_MODULES:
@@ -79,6 +84,7 @@ def alembic_config(connection: Connection | None = None):
 def head_revision() -> str:
     from alembic.script import ScriptDirectory
 
+    _quiet_alembic()
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
     if len(heads) != 1:
         raise SchemaError(f"alembic/versions has {len(heads)} heads ({', '.join(heads)}); merge them")
@@ -88,6 +94,7 @@ def head_revision() -> str:
 def current_revision(connection: Connection) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
+    _quiet_alembic()
     return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -135,7 +142,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Bring the schema to head (idempotent, race-safe); returns (revision before, revision after)."""
     from alembic import command
 
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # one summary line below instead of a dozen
+    _quiet_alembic()
     with migration_lock(engine) as connection:
         before = current_revision(connection)
         if before == head_revision():
