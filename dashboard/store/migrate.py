@@ -71,6 +71,7 @@ def target_metadata() -> MetaData:
 
 
 def alembic_config(connection: Connection | None = None):
+    _quiet_alembic()
     from alembic.config import Config
 
     config = Config(str(ALEMBIC_INI))
@@ -82,9 +83,9 @@ def alembic_config(connection: Connection | None = None):
 
 @lru_cache(maxsize=1)
 def head_revision() -> str:
+    _quiet_alembic()
     from alembic.script import ScriptDirectory
 
-    _quiet_alembic()
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
     if len(heads) != 1:
         raise SchemaError(f"alembic/versions has {len(heads)} heads ({', '.join(heads)}); merge them")
@@ -92,9 +93,9 @@ def head_revision() -> str:
 
 
 def current_revision(connection: Connection) -> str | None:
+    _quiet_alembic()
     from alembic.runtime.migration import MigrationContext
 
-    _quiet_alembic()
     return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -140,9 +141,9 @@ def is_current(engine: Engine) -> bool:
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Bring the schema to head (idempotent, race-safe); returns (revision before, revision after)."""
+    _quiet_alembic()
     from alembic import command
 
-    _quiet_alembic()
     with migration_lock(engine) as connection:
         before = current_revision(connection)
         if before == head_revision():
