@@ -9,7 +9,9 @@
   window.fetch = function (input, init) {
     return originalFetch.apply(this, arguments).then(function (response) {
       var url = typeof input === "string" ? input : (input && input.url) || "";
-      if (response.status === 401 && /\/_dash-(update-component|layout|dependencies)/.test(url)) {
+      if (response.status === 401 && !window.__llSigningIn &&
+          /\/_dash-(update-component|layout|dependencies)/.test(url)) {
+        window.__llSigningIn = true;  // several callbacks fail at once: navigate once
         var next = window.location.pathname + window.location.search;
         window.location.assign("/login?next=" + encodeURIComponent(next));
       }
