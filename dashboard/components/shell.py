@@ -19,7 +19,7 @@ from dashboard.auth import csrf, current_user
 from dashboard.auth.roles import ADMIN, CLINICIAN, VIEWER, allows, landing_path
 
 NAV_ITEMS = (("New case", "/", CLINICIAN), ("Cohort", "/cohort", VIEWER), ("Metrics", "/metrics", VIEWER),
-             ("Models", "/models", VIEWER), ("Admin", "/admin", ADMIN))
+             ("Models", "/models", VIEWER), ("Jobs", "/jobs", CLINICIAN), ("Admin", "/admin", ADMIN))
 USER_MENU = "ll-user"
 LOGOUT_FORM = "ll-logout-form"
 FOOTER_TEXT = "Research use only — not a medical device. Model output must be confirmed by a qualified clinician."
