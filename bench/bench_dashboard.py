@@ -11,12 +11,17 @@ the tiny test bundle trained by tests/browser/support.py):
    included, browser and network excluded); p50/p95 over distinct images.
 2. repeat upload: the same image again (answered by the prediction cache).
 3. a 10,000-case cohort inserted directly into a fresh store: a filter change
-   -> table page + every metric figure, cold (cache empty) and warm; and a
-   threshold-slider move.
+   -> table page + every metric figure, cold (cache empty) and warm, as a
+   table / curves / figures breakdown of direct calls and as the real Dash
+   callbacks over HTTP (cohort table + metrics fill; JSON included); and a
+   threshold-slider move (direct and over HTTP). `--profile` also writes a
+   cProfile of one cold all-cases metrics fill (top functions in the JSON).
 4. first page load: index HTML + layout + dependencies + the page-routing
    callback for /cohort on the 10,000-case store (server side), and, when
    /usr/bin/chromium exists, wall time in a fresh headless browser context
-   until /, /cohort and /metrics show their content (gunicorn, same store).
+   until /, /cohort and /metrics show their content (gunicorn, same store;
+   when the app has sign-in, the context signs in through HTTP first, so the
+   browser cache stays empty).
 5. memory per gunicorn worker (Procfile flags, 2 workers) once each worker has
    loaded the model: RSS and USS per worker.
 
@@ -37,6 +42,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from plotly.utils import PlotlyJSONEncoder
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -73,13 +79,75 @@ def callback(client, app, output: str, inputs: list[dict], state: list[dict] | N
 
 
 def key_for(app, first_output: str) -> str:
-    return next(k for k in app.callback_map if k.startswith(f"..{first_output}.") or k == first_output)
+    return next(k for k in app.callback_map
+                if k.startswith((f"..{first_output}.", f"..{first_output}@")) or k == first_output)
+
+
+BENCH_USER, BENCH_PASSWORD = "bench-admin", "bench-password-2718"
+
+
+def has_auth(app) -> bool:
+    return "lesionlens_auth" in app.server.extensions
+
+
+def ensure_bench_user(app) -> None:
+    """An admin account for the bench (when the app has sign-in); idempotent."""
+    if not has_auth(app):
+        return
+    store = app.server.extensions["lesionlens_auth"].store
+    try:
+        store.add(BENCH_USER, "admin", BENCH_PASSWORD)
+    except Exception:  # already there (the store refuses duplicates)
+        pass
+
+
+def bench_client(app):
+    """A Flask test client, signed in as an admin when the app has sign-in."""
+    client = app.server.test_client()
+    if not has_auth(app):
+        return client
+    ensure_bench_user(app)
+    client.get("/login")
+    token = client.get_cookie("ll_csrf").value
+    response = client.post("/login", data={"username": BENCH_USER, "password": BENCH_PASSWORD, "csrf_token": token,
+                                           "next": ""})
+    assert response.status_code in (302, 303), response.status_code
+    client.environ_base["HTTP_X_CSRFTOKEN"] = client.get_cookie("ll_csrf").value
+    return client
+
+
+def api_headers(app) -> dict:
+    if not has_auth(app):
+        return {}
+    ensure_bench_user(app)
+    token = app.server.extensions["lesionlens_auth"].store.create_token(BENCH_USER, "bench")[1]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def post_callback(client, app, key: str, values: dict) -> tuple[float, dict, int]:
+    """POST one callback (inputs/state filled from `values[(id, property)]`); (seconds, response, bytes)."""
+    spec = app.callback_map[key]
+    outputs = [{"id": o.split(".")[0], "property": o.split(".")[1]} for o in key.strip(".").split("...")]
+
+    def fill(items):
+        return [{"id": i["id"], "property": i["property"], "value": values.get((i["id"], i["property"]))}
+                for i in items]
+
+    inputs = fill(spec["inputs"])
+    body = {"output": key, "outputs": outputs if key.startswith("..") else outputs[0], "inputs": inputs,
+            "state": fill(spec.get("state", [])), "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
+    started = time.perf_counter()
+    response = client.post("/_dash-update-component", json=body)
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        raise RuntimeError(f"callback {key[:60]} failed: {response.status_code} {response.data[:300]!r}")
+    return elapsed, response.get_json()["response"], len(response.data)
 
 
 def upload_bench(app, runs: int) -> dict:
     from tests.fakes_predictor import lesion_png
 
-    client = app.server.test_client()
+    client = bench_client(app)
     client.get("/")
     ingest_key = key_for(app, f"{ids.UPLOAD_BATCH}.data")
     advance_key = key_for(app, f"{ids.UPLOAD_RESULTS}.children")
@@ -163,7 +231,7 @@ def insert_cohort(store, n: int, model: tuple[str, str], seed: int = 0) -> None:
         session.commit()
 
 
-def cohort_bench(app, n: int) -> dict:
+def cohort_bench(app, n: int, profile: bool = False) -> dict:
     from dashboard.cohort import queries
     from dashboard.cohort.filters import CohortFilter
     from dashboard.pages import cohort as cohort_page
@@ -174,7 +242,7 @@ def cohort_bench(app, n: int) -> dict:
     started = time.perf_counter()
     insert_cohort(services.store, n, model)
     insert_s = time.perf_counter() - started
-    client = app.server.test_client()
+    client = bench_client(app)
 
     def first_load(path: str) -> float:
         started = time.perf_counter()
@@ -194,6 +262,7 @@ def cohort_bench(app, n: int) -> dict:
     page_load = [first_load("/cohort") for _ in range(3)]
 
     def filter_change(f: CohortFilter) -> dict:
+        """Direct calls: the table page, the memoised curves, then what the metrics page sends for them."""
         timings = {}
         t = time.perf_counter()
         rows, total = queries.cohort_page(services.store, f, model, [{"column_id": "probability",
@@ -207,23 +276,66 @@ def cohort_bench(app, n: int) -> dict:
         figures = metrics_page.threshold_figures(curves, 0.5) + metrics_page.static_figures(curves)
         for fig in figures:
             if hasattr(fig, "to_plotly_json"):
-                json.dumps(fig.to_plotly_json(), default=str)
+                json.dumps(fig.to_plotly_json(), cls=PlotlyJSONEncoder)
         timings["figures_ms"] = (time.perf_counter() - t) * 1000
         timings["total_ms"] = sum(timings.values())
         timings["cases"] = total
         return {k: round(v, 1) if isinstance(v, float) else v for k, v in timings.items()}
 
+    table_key = key_for(app, f"{ids.COHORT_TABLE}.data")
+    fill_key = key_for(app, f"{ids.METRICS_SUMMARY}.children")
+    slider_key = key_for(app, f"{ids.METRICS_CONFUSION}.figure")
+
+    def table_values(f: CohortFilter) -> dict:
+        return {(ids.COHORT_AGE, "value"): [f.age_min or 0, f.age_max or 100],
+                (ids.COHORT_DEVICE, "value"): list(f.device), (ids.COHORT_TABLE, "page_current"): 0,
+                (ids.COHORT_TABLE, "sort_by"): [], (ids.COHORT_TABLE, "page_size"): 25}
+
+    def http_filter_change(f: CohortFilter) -> dict:
+        """The two callbacks a filter change costs the server (cohort table, then the metrics page's fill)."""
+        table_s, _, table_bytes = post_callback(client, app, table_key, table_values(f))
+        fill_s, _, fill_bytes = post_callback(client, app, fill_key, {(metrics_page.METRICS_FILTER, "data"):
+                                                                      f.to_query(), (ids.METRICS_THRESHOLD,
+                                                                                     "value"): 0.5})
+        return {"table_ms": round(table_s * 1000, 1), "metrics_fill_ms": round(fill_s * 1000, 1),
+                "total_ms": round((table_s + fill_s) * 1000, 1), "metrics_fill_kb": round(fill_bytes / 1024, 1)}
+
     cold = filter_change(CohortFilter.from_query("?age=40-80&device=Aurora%20LX-10,Borealis%20UX-7"))
     warm = filter_change(CohortFilter.from_query("?age=40-80&device=Aurora%20LX-10,Borealis%20UX-7"))
     everything = filter_change(CohortFilter())
+    other = CohortFilter.from_query("?age=30-70&device=Cetus%20LinearPro,Delphi%20HD-12,Aurora%20LX-10")
+    http_cold = http_filter_change(other)
+    http_warm = http_filter_change(other)
+    profile_top = None
+    if profile:
+        import cProfile
+        import io
+        import pstats
+
+        services.cache.cache.clear()
+        services.cache._local.clear()
+        profiler = cProfile.Profile()
+        profiler.enable()
+        http_filter_change(CohortFilter())
+        profiler.disable()
+        stream = io.StringIO()
+        pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(40)
+        profile_top = stream.getvalue().splitlines()
+        print("\n".join(profile_top[:70]))
+    services.cache.cache.clear()  # all cases cold over HTTP (the profile above, if any, filled the cache)
+    services.cache._local.clear()
+    http_all_cold = http_filter_change(CohortFilter())
     curves, _ = metrics_page.load_curves(services, CohortFilter())
-    slider = []
+    slider, slider_http, slider_bytes = [], [], []
     for threshold in np.linspace(0.1, 0.9, 9):
         t = time.perf_counter()
-        for fig in metrics_page.threshold_figures(curves, float(threshold))[:3]:
-            json.dumps(fig.to_plotly_json(), default=str)
+        json.dumps(metrics_page.threshold_patches(curves, float(threshold)), cls=PlotlyJSONEncoder)
         slider.append(time.perf_counter() - t)
-    return {
+        seconds, _, size = post_callback(client, app, slider_key, {(ids.METRICS_THRESHOLD, "value"): float(threshold),
+                                                                   (metrics_page.METRICS_FILTER, "data"): ""})
+        slider_http.append(seconds)
+        slider_bytes.append(size)
+    out = {
         "cohort_cases": n,
         "insert_s": round(insert_s, 1),
         "first_page_load_cohort_ms_p50": round(pct(page_load, 50), 1),
@@ -231,10 +343,34 @@ def cohort_bench(app, n: int) -> dict:
         "filter_change_warm": warm,
         "all_cases_cold": everything,
         "threshold_move_p50_ms": round(pct(slider, 50), 1),
+        "http": {
+            "filter_change_cold": {**http_cold, "cases": queries.cohort_count(services.store, other, model)},
+            "filter_change_warm": http_warm,
+            "all_cases_cold": http_all_cold,
+            "threshold_move_p50_ms": round(pct(slider_http, 50), 1),
+            "threshold_move_kb": round(statistics.median(slider_bytes) / 1024, 1),
+        },
     }
+    if profile_top:
+        out["profile_all_cases_cold_fill"] = profile_top[:60]
+    return out
 
 
-def browser_loads(url: str) -> dict:
+PAGES = (("/", "#new-upload"), ("/cohort", "#cohort-table td"), ("/metrics", "#metrics-roc .legendtext"),
+         # a filter nobody opened yet: the first of the three loads computes its curves (cold cache)
+         ("/metrics?age=35-75&device=Borealis%20UX-7", "#metrics-roc .legendtext"))
+
+
+def sign_in(context, url: str) -> None:
+    """Sign in through HTTP only (no page is rendered, so the browser cache stays empty)."""
+    context.request.get(url + "/login")
+    token = next((c["value"] for c in context.cookies() if c["name"] == "ll_csrf"), "")
+    response = context.request.post(url + "/login", form={"username": BENCH_USER, "password": BENCH_PASSWORD,
+                                                          "csrf_token": token, "next": ""}, max_redirects=0)
+    assert response.status in (302, 303), response.status
+
+
+def browser_loads(url: str, auth: bool = False) -> dict:
     """Wall time in headless chromium until each page shows its content (skipped without chromium)."""
     if not Path("/usr/bin/chromium").exists():
         return {"skipped": "/usr/bin/chromium not found"}
@@ -245,11 +381,12 @@ def browser_loads(url: str) -> dict:
     out = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        for path, ready in (("/", "#new-upload"), ("/cohort", "#cohort-table td"),
-                            ("/metrics", "#metrics-roc .legendtext")):
+        for path, ready in PAGES:
             times = []
             for _ in range(3):
                 context = browser.new_context()  # empty browser cache: a true first load
+                if auth:
+                    sign_in(context, url)
                 page = context.new_page()
                 started = time.perf_counter()
                 page.goto(url + path)
@@ -257,11 +394,12 @@ def browser_loads(url: str) -> dict:
                 times.append(time.perf_counter() - started)
                 context.close()
             out[path] = round(pct(times, 50), 1)
+            out[f"{path} (first of 3)"] = round(times[0] * 1000, 1)
         browser.close()
     return out
 
 
-def gunicorn_memory(models: Path, home: Path) -> dict:
+def gunicorn_memory(models: Path, home: Path, app=None) -> dict:
     import psutil
     import requests
 
@@ -271,7 +409,8 @@ def gunicorn_memory(models: Path, home: Path) -> dict:
     server = Gunicorn(server_env(home, models), workers=2, threads=4, log=home / "gunicorn.log")
     try:
         server.wait_ready(120)
-        first_loads = browser_loads(server.url)
+        first_loads = browser_loads(server.url, auth=app is not None and has_auth(app))
+        headers = api_headers(app) if app is not None else {}
         idle = {pid: psutil.Process(pid).memory_info().rss for pid in server.worker_pids()}
         loaded: set[int] = set()
         deadline = time.monotonic() + 180
@@ -279,7 +418,7 @@ def gunicorn_memory(models: Path, home: Path) -> dict:
         while len(loaded) < 2 and time.monotonic() < deadline:
             seed += 1
             requests.post(f"{server.url}/api/v1/predict", files={"file": ("a.png", lesion_png(500, 400, seed))},
-                          timeout=120)
+                          headers=headers, timeout=120)
             for _ in range(4):
                 body = requests.get(f"{server.url}/healthz", timeout=10).json()
                 if body["model"]["loaded_in_this_worker"]:
@@ -302,36 +441,53 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--cohort", type=int, default=10_000)
     parser.add_argument("--skip-gunicorn", action="store_true")
+    parser.add_argument("--skip-upload", action="store_true", help="skip the upload/predict part (1, 2)")
+    parser.add_argument("--profile", action="store_true", help="cProfile one cold all-cases metrics fill")
     args = parser.parse_args()
     models = choose_models(args.models)
     results: dict = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "models_dir": str(models),
                      "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp:
-        app = create_app(Settings(home=Path(tmp) / "home", models_dir=models))
-        services = app.server.extensions["lesionlens"]
-        results["model"] = services.models.active_identity()
-        with app.server.app_context():
-            results["upload"] = upload_bench(app, args.runs)
+        if not args.skip_upload:
+            app = create_app(Settings(home=Path(tmp) / "home", models_dir=models))
+            services = app.server.extensions["lesionlens"]
+            results["model"] = services.models.active_identity()
+            with app.server.app_context():
+                results["upload"] = upload_bench(app, args.runs)
         app2 = create_app(Settings(home=Path(tmp) / "home2", models_dir=models))
-        results["cohort"] = cohort_bench(app2, args.cohort)
+        results["model"] = app2.server.extensions["lesionlens"].models.active_identity()
+        results["cohort"] = cohort_bench(app2, args.cohort, profile=args.profile)
         if not args.skip_gunicorn:  # served from the 10,000-case store (rows only: thumbnails are 404s)
-            results["gunicorn"] = gunicorn_memory(models, Path(tmp) / "home2")
+            results["gunicorn"] = gunicorn_memory(models, Path(tmp) / "home2", app2)
     out_dir = REPO / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"bench_dashboard-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(results, indent=2))
-    u, c = results["upload"], results["cohort"]
-    rows = [
-        ("model", f"{results['model'][0]} {results['model'][1]}"),
-        ("first upload (loads model)", f"{u['first_upload_with_model_load_ms']:.0f} ms"),
-        ("upload -> result p50 / p95", f"{u['upload_to_result_p50_ms']:.0f} / {u['upload_to_result_p95_ms']:.0f} ms"),
-        ("repeat upload (cache) p50", f"{u['repeat_upload_p50_ms']:.0f} ms"),
+    c = results["cohort"]
+    rows = [("model", f"{results['model'][0]} {results['model'][1]}")]
+    if "upload" in results:
+        u = results["upload"]
+        rows += [
+            ("first upload (loads model)", f"{u['first_upload_with_model_load_ms']:.0f} ms"),
+            ("upload -> result p50 / p95",
+             f"{u['upload_to_result_p50_ms']:.0f} / {u['upload_to_result_p95_ms']:.0f} ms"),
+            ("repeat upload (cache) p50", f"{u['repeat_upload_p50_ms']:.0f} ms"),
+        ]
+    h = c["http"]
+    rows += [
         (f"{c['cohort_cases']:,}-case filter change, cold", f"{c['filter_change_cold']['total_ms']:.0f} ms "
          f"({c['filter_change_cold']['cases']:,} cases: table {c['filter_change_cold']['table_ms']:.0f}, "
          f"curves {c['filter_change_cold']['curves_ms']:.0f}, figures {c['filter_change_cold']['figures_ms']:.0f})"),
         ("same filter again (cached)", f"{c['filter_change_warm']['total_ms']:.0f} ms"),
         ("all cases, cold", f"{c['all_cases_cold']['total_ms']:.0f} ms"),
         ("threshold slider move p50", f"{c['threshold_move_p50_ms']:.0f} ms"),
+        ("HTTP filter change, cold", f"{h['filter_change_cold']['total_ms']:.0f} ms "
+         f"({h['filter_change_cold']['cases']:,} cases: table callback {h['filter_change_cold']['table_ms']:.0f}, "
+         f"metrics fill {h['filter_change_cold']['metrics_fill_ms']:.0f}, "
+         f"{h['filter_change_cold']['metrics_fill_kb']:.0f} kB)"),
+        ("HTTP same filter again", f"{h['filter_change_warm']['total_ms']:.0f} ms"),
+        ("HTTP all cases, cold", f"{h['all_cases_cold']['total_ms']:.0f} ms"),
+        ("HTTP threshold slider move p50", f"{h['threshold_move_p50_ms']:.0f} ms ({h['threshold_move_kb']:.1f} kB)"),
         ("first page load /cohort (server)", f"{c['first_page_load_cohort_ms_p50']:.0f} ms"),
     ]
     for path, ms in results.get("gunicorn", {}).get("browser_first_load_p50_ms", {}).items():

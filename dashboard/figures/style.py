@@ -65,11 +65,47 @@ def legend_inside(fig: go.Figure) -> go.Figure:
     return fig
 
 
+# ------------------------------------------------------------ dict builders
+# The cohort figures are written as plain dicts already in the form plotly's
+# validators would produce ({"title": {"text": ...}}, not "title=..."), and
+# wrapped with validation off: ~1-2 ms per figure instead of ~25 ms through
+# add_trace/update_layout, and no validator loading (~0.5 s) in a fresh worker.
+# tests/unit/test_dashboard_figures.py re-validates every builder's output.
+
+LEGEND_INSIDE = {"orientation": "v", "x": 0.98, "xanchor": "right", "y": 0.02, "yanchor": "bottom",
+                 "bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#ccc", "borderwidth": 1, "font": {"size": 13}}
+
+
+def layout_dict(*, title: str | None = None, height: int = 420, legend: dict | None = None, **extra) -> dict:
+    """The `base_layout` settings as a layout dict (plus `extra` keys such as axes)."""
+    layout = {
+        "template": TEMPLATE,
+        "font": {"family": FONT_FAMILY, "size": 15},
+        "margin": {"l": 70, "r": 20, "t": 50 if title else 20, "b": 60},
+        "height": height,
+        "legend": legend or {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
+        "hoverlabel": {"font": {"size": 14}},
+    }
+    if title:
+        layout["title"] = {"text": title, "x": 0.02, "xanchor": "left"}
+    layout.update(extra)
+    return layout
+
+
+def axis(title: str, **settings) -> dict:
+    return {"title": {"text": title}, **settings}
+
+
+def figure(data: list[dict], layout: dict) -> go.Figure:
+    """A go.Figure from trace and layout dicts without plotly's (slow) validation."""
+    return go.Figure({"data": data, "layout": layout}, _validate=False)
+
+
 def empty_figure(message: str, height: int = 320) -> go.Figure:
     """A blank figure that says why there is nothing to plot (never an empty axis)."""
-    fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, font={"size": 16, "color": "#555"}, x=0.5, y=0.5,
-                       xref="paper", yref="paper")
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return base_layout(fig, height=height)
+    return figure([], layout_dict(
+        height=height,
+        annotations=[{"text": message, "showarrow": False, "font": {"size": 16, "color": "#555"}, "x": 0.5, "y": 0.5,
+                      "xref": "paper", "yref": "paper"}],
+        xaxis={"visible": False}, yaxis={"visible": False},
+    ))

@@ -4,7 +4,9 @@ Filters are form controls whose state is mirrored into the URL query string
 (with history.replaceState, so the page is not re-rendered on every click)
 and into the Metrics links: a copied URL reproduces the view, and the
 Metrics page shows the same cohort. The table pages and sorts in the
-database; thumbnails are URLs served by the files route, not base64.
+database; thumbnails are URLs served by the files route, not base64. The
+first page of the table is part of the layout, so a first load needs no
+callback round trip before the table shows.
 """
 
 from __future__ import annotations
@@ -88,6 +90,22 @@ def filter_from_controls(values: dict, dates: tuple[str | None, str | None]) -> 
     return CohortFilter.from_controls(**values, date_from=dates[0], date_to=dates[1])
 
 
+def chips_for(f: CohortFilter) -> list:
+    return [dbc.Badge(text, color="secondary", className="ll-chip") for text in f.describe()] or [
+        html.Small("All cases (no filter)", className="text-muted")]
+
+
+def table_state(services, f: CohortFilter, page: int = 0, sort_by: list[dict] | None = None,
+                page_size: int = PAGE_SIZE) -> tuple:
+    """(rows, page_count, page, count text, chips, query, metrics href): everything the table shows."""
+    rows, total = queries.cohort_page(services.store, f, services.models.active_identity(), db_sort(sort_by),
+                                      page or 0, page_size or PAGE_SIZE)
+    pages = max(1, -(-total // (page_size or PAGE_SIZE)))
+    count = f"{total:,} case{'s' if total != 1 else ''}"
+    query = f.to_query()
+    return table_rows(rows), pages, min(page or 0, pages - 1), count, chips_for(f), query, f"/metrics{query}"
+
+
 def _check(id_, options, value):
     return dbc.Checklist(id=id_, options=options, value=list(value), inline=True)
 
@@ -96,8 +114,16 @@ def _opts(values, labels=None):
     return [{"label": (labels or {}).get(v, v), "value": v} for v in values]
 
 
+def panel_value(f: CohortFilter, name: str):
+    """The value the filter panel's control `name` (see FILTER_INPUTS) starts with for `f`."""
+    if name == "age":
+        return [f.age_min if f.age_min is not None else AGE_LIMITS[0],
+                f.age_max if f.age_max is not None else AGE_LIMITS[1]]
+    return list(getattr(f, name))
+
+
 def filter_panel(f: CohortFilter, facets: dict) -> dbc.Card:
-    age = [f.age_min if f.age_min is not None else AGE_LIMITS[0], f.age_max if f.age_max is not None else AGE_LIMITS[1]]
+    age = panel_value(f, "age")
     row = lambda label, control: html.Div([dbc.Label(label, className="mb-0 fw-semibold"), control],  # noqa: E731
                                           className="mb-2")
     return dbc.Card(
@@ -137,18 +163,23 @@ def filter_panel(f: CohortFilter, facets: dict) -> dbc.Card:
 def layout(**query):
     services = current_services()
     f = CohortFilter.from_query(query)
+    # The first page of the table comes with the layout (one round trip less on a first load);
+    # the table callback runs only when a filter, the page or the sort changes. The filter is
+    # read back through the controls, exactly as that callback would see them (?age=0-100 = any age).
+    shown = filter_from_controls({name: panel_value(f, name) for name, _ in FILTER_INPUTS}, (f.date_from, f.date_to))
+    rows, pages, _page, count, chips, location, _href = table_state(services, shown)
     return html.Div(
         [
             html.Div(
                 [
                     html.H2("Cohort", className="d-inline me-3"),
-                    html.Span(id=ids.COHORT_COUNT, className="fs-4 text-muted"),
+                    html.Span(count, id=ids.COHORT_COUNT, className="fs-4 text-muted"),
                     dbc.Button("Metrics for this cohort →", id=ids.COHORT_METRICS_LINK, href=f"/metrics{f.to_query()}",
                                color="primary", className="float-end"),
                 ],
                 className="mb-2",
             ),
-            html.Div(id=ids.COHORT_CHIPS, className="mb-2"),
+            html.Div(chips, id=ids.COHORT_CHIPS, className="mb-2"),
             dbc.Row(
                 [
                     dbc.Col(filter_panel(f, queries.facets(services.store)), lg=3),
@@ -157,8 +188,9 @@ def layout(**query):
                             dash_table.DataTable(
                                 id=ids.COHORT_TABLE,
                                 columns=COLUMNS,
-                                data=[],
+                                data=rows,
                                 page_action="custom",
+                                page_count=pages,
                                 page_current=0,
                                 page_size=PAGE_SIZE,
                                 sort_action="custom",
@@ -184,7 +216,7 @@ def layout(**query):
                     ),
                 ]
             ),
-            dcc.Store(id=ids.COHORT_LOCATION),
+            dcc.Store(id=ids.COHORT_LOCATION, data=location),
         ]
     )
 
@@ -207,6 +239,7 @@ def register(app: dash.Dash) -> None:
         Input(ids.COHORT_TABLE, "page_current"),
         Input(ids.COHORT_TABLE, "sort_by"),
         State(ids.COHORT_TABLE, "page_size"),
+        prevent_initial_call=True,  # the layout already holds the first page
     )
     def _table(*args):
         n = len(FILTER_INPUTS)
@@ -215,15 +248,7 @@ def register(app: dash.Dash) -> None:
         f = filter_from_controls(values, (start, end))
         if dash.ctx.triggered_id not in (ids.COHORT_TABLE, None):
             page = 0  # a new filter starts at the first page
-        services = current_services()
-        rows, total = queries.cohort_page(services.store, f, services.models.active_identity(), db_sort(sort_by),
-                                          page or 0, page_size or PAGE_SIZE)
-        pages = max(1, -(-total // (page_size or PAGE_SIZE)))
-        chips = [dbc.Badge(text, color="secondary", className="ll-chip") for text in f.describe()] or [
-            html.Small("All cases (no filter)", className="text-muted")]
-        count = f"{total:,} case{'s' if total != 1 else ''}"
-        query = f.to_query()
-        return table_rows(rows), pages, min(page or 0, pages - 1), count, chips, query, f"/metrics{query}"
+        return table_state(current_services(), f, page or 0, sort_by, page_size or PAGE_SIZE)
 
     app.clientside_callback(
         """

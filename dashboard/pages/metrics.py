@@ -1,10 +1,15 @@
 """Cohort metrics (`/metrics?<cohort filter>`): how the active model does on the filtered cases.
 
-The expensive, threshold-independent part (query, ROC/PR with patient-level
-bootstrap CIs, calibration, reader points) is memoised per filter + model +
-data version in the shared cache, so moving the threshold slider only redoes
-the confusion matrix, the rates and the subgroup table (milliseconds), and a
-second person opening the same link in the meeting gets it instantly.
+The layout is a skeleton (controls, empty graphs of their final size, the
+slider disabled) that renders without touching the cohort; one callback then
+fills every figure, the rates and the subgroup table from a single
+`load_curves` call. The expensive, threshold-independent part (query, ROC/PR
+with patient-level bootstrap CIs, calibration, reader points, subgroup
+groups) is memoised per filter + model + data version in the shared cache,
+so a second person opening the same link in the meeting gets it instantly.
+Moving the threshold slider redoes only the confusion matrix, the rates and
+the subgroup table, and moves the ROC/PR markers with a `Patch` (a few bytes)
+instead of resending those figures.
 """
 
 from __future__ import annotations
@@ -18,15 +23,20 @@ from dash import Input, Output, State, dash_table, dcc, html
 from dashboard import ids
 from dashboard.cohort import queries
 from dashboard.cohort.filters import CohortFilter
-from dashboard.cohort.metrics import at_threshold, cohort_curves, threshold_points
+from dashboard.cohort.metrics import CURVES_VERSION, at_threshold, cohort_curves, threshold_points
 from dashboard.figures.metrics import (
     calibration_figure,
     confusion_matrix_figure,
+    marker_update,
     overlap_figure,
     pr_figure,
+    pr_marker_index,
     roc_figure,
+    roc_marker_index,
+    warm_up,
 )
-from dashboard.figures.style import FONT_FAMILY, empty_figure
+from dashboard.figures import plotlyjs
+from dashboard.figures.style import FONT_FAMILY, TEMPLATE, empty_figure
 from dashboard.services import current_services
 from dashboard.services.cache import stable_key
 from pipeline.metrics import confusion_matrix
@@ -38,7 +48,7 @@ GRAPH_CONFIG = {"displaylogo": False}
 def load_curves(services, f: CohortFilter):
     """Memoised CohortCurves for the filter and the active model."""
     model = services.models.active_identity()
-    key = stable_key("curves", f.to_query(), model, queries.data_version(services.store))
+    key = stable_key("curves", CURVES_VERSION, f.to_query(), model, queries.data_version(services.store))
     return services.cache.memo(key, lambda: cohort_curves(queries.metrics_frame(services.store, f, model))), model
 
 
@@ -125,6 +135,22 @@ def threshold_figures(curves, threshold: float):
     return confusion, roc, pr, rate_cards(at.rates), subgroup_rows(at.subgroups)
 
 
+def threshold_patches(curves, threshold: float):
+    """What the slider changes, as little as possible: the confusion matrix (small, rebuilt),
+    Patches moving the ROC/PR markers (no_update where the figure has no marker), rates, subgroups."""
+    at = at_threshold(curves, threshold)
+    roc_point, pr_point = threshold_points(at)
+    confusion = confusion_matrix_figure(confusion_matrix(curves.y, curves.p, threshold), threshold)
+    roc = pr = dash.no_update
+    if curves.n_scored and curves.roc is not None and curves.roc.fpr.size:
+        roc = dash.Patch()
+        roc["data"][roc_marker_index(curves.reader_points)].update(marker_update(roc_point))
+    if curves.n_scored and curves.pr is not None and curves.pr.recall.size:
+        pr = dash.Patch()
+        pr["data"][pr_marker_index(curves.prevalence)].update(marker_update(pr_point))
+    return confusion, roc, pr, rate_cards(at.rates), subgroup_rows(at.subgroups)
+
+
 def static_figures(curves):
     if curves.n_scored == 0:
         calibration = empty_figure("No cases with a known label and a prediction")
@@ -133,8 +159,19 @@ def static_figures(curves):
     return calibration, overlap_figure(curves.dice, curves.iou)
 
 
+GRAPH_HEIGHTS = {ids.METRICS_CONFUSION: 380, ids.METRICS_ROC: 460, ids.METRICS_PR: 460,
+                 ids.METRICS_CALIBRATION: 460, ids.METRICS_OVERLAP: 380}
+
+
+def placeholder(height: int) -> dict:
+    """An empty white figure of the final height: the page does not jump when the figures arrive."""
+    return {"data": [], "layout": {"template": TEMPLATE, "height": height, "xaxis": {"visible": False},
+                                   "yaxis": {"visible": False}, "margin": {"l": 20, "r": 20, "t": 20, "b": 20}}}
+
+
 def _graph(id_):
-    return dcc.Loading(dcc.Graph(id=id_, config=GRAPH_CONFIG), type="circle")
+    return dcc.Loading(dcc.Graph(id=id_, config=GRAPH_CONFIG, figure=placeholder(GRAPH_HEIGHTS.get(id_, 420))),
+                       type="circle")
 
 
 def layout(**query):
@@ -161,9 +198,10 @@ def layout(**query):
                         dbc.Label(["Decision threshold on P(malignant): ",
                                    html.B(id="metrics-threshold-value", children=f"{threshold:.2f}")],
                                   html_for=ids.METRICS_THRESHOLD),
+                        # disabled until the figures are filled: a slider move cannot race the first fill
                         dcc.Slider(id=ids.METRICS_THRESHOLD, min=0, max=1, step=0.01, value=threshold,
                                    marks={v / 10: f"{v / 10:.1f}" for v in range(11)}, updatemode="mouseup",
-                                   tooltip={"placement": "bottom"}),
+                                   tooltip={"placement": "bottom"}, disabled=True),
                     ]
                 ),
                 className="mb-3",
@@ -185,31 +223,46 @@ def layout(**query):
 def register(app: dash.Dash) -> None:
     dash.register_page(__name__, path="/metrics", name="Metrics", title="Metrics · Lesion Lens", order=3,
                        layout=layout)
+    warm_up()  # per worker, at start: plotly's first-figure setup stays out of the first request
+    plotlyjs.install(app)  # dcc.Graph (every page) loads the 1.5 MB cartesian plotly.js, not the 4.8 MB one
+
+    # Registered first: the slider's callback (its outputs duplicate the fill's).
+    @app.callback(
+        Output(ids.METRICS_CONFUSION, "figure", allow_duplicate=True),
+        Output(ids.METRICS_ROC, "figure", allow_duplicate=True),
+        Output(ids.METRICS_PR, "figure", allow_duplicate=True),
+        Output(ids.METRICS_RATES, "children", allow_duplicate=True),
+        Output(ids.METRICS_SUBGROUPS, "data", allow_duplicate=True),
+        Output("metrics-threshold-value", "children", allow_duplicate=True),
+        Input(ids.METRICS_THRESHOLD, "value"),
+        State(METRICS_FILTER, "data"),
+        prevent_initial_call=True,
+    )
+    def _at_threshold(threshold, query):
+        services = current_services()
+        curves, _model = load_curves(services, CohortFilter.from_query(query))
+        threshold = 0.5 if threshold is None else float(threshold)
+        return *threshold_patches(curves, threshold), f"{threshold:.2f}"
 
     @app.callback(
         Output(ids.METRICS_SUMMARY, "children"),
-        Output(ids.METRICS_CALIBRATION, "figure"),
-        Output(ids.METRICS_OVERLAP, "figure"),
-        Input(METRICS_FILTER, "data"),
-    )
-    def _static(query):
-        services = current_services()
-        f = CohortFilter.from_query(query)
-        curves, model = load_curves(services, f)
-        return summary_text(curves, f, model), *static_figures(curves)
-
-    @app.callback(
         Output(ids.METRICS_CONFUSION, "figure"),
         Output(ids.METRICS_ROC, "figure"),
         Output(ids.METRICS_PR, "figure"),
         Output(ids.METRICS_RATES, "children"),
         Output(ids.METRICS_SUBGROUPS, "data"),
         Output("metrics-threshold-value", "children"),
-        Input(ids.METRICS_THRESHOLD, "value"),
-        State(METRICS_FILTER, "data"),
+        Output(ids.METRICS_CALIBRATION, "figure"),
+        Output(ids.METRICS_OVERLAP, "figure"),
+        Output(ids.METRICS_THRESHOLD, "disabled"),
+        Input(METRICS_FILTER, "data"),
+        State(ids.METRICS_THRESHOLD, "value"),
     )
-    def _at_threshold(threshold, query):
+    def _fill(query, threshold):
+        """Every figure of the page from one `load_curves` (one query, one computation per page load)."""
         services = current_services()
-        curves, _model = load_curves(services, CohortFilter.from_query(query))
+        f = CohortFilter.from_query(query)
+        curves, model = load_curves(services, f)
         threshold = 0.5 if threshold is None else float(threshold)
-        return *threshold_figures(curves, threshold), f"{threshold:.2f}"
+        return (summary_text(curves, f, model), *threshold_figures(curves, threshold), f"{threshold:.2f}",
+                *static_figures(curves), False)

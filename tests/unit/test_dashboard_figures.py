@@ -146,3 +146,128 @@ def test_thin_keeps_ends():
     assert len(small) <= 100 and small[0] == 0 and small[-1] == 4999
     (same,) = thin(np.arange(10), limit=100)
     assert len(same) == 10
+
+
+# ------------------------------------------------ dict-built cohort figures
+
+
+def _cohort_figures():
+    from dashboard.figures.style import empty_figure
+
+    rng = np.random.default_rng(2)
+    y = (rng.random(10_000) < 0.35).astype(int)
+    p = np.clip(np.where(y, rng.beta(4, 2, 10_000), rng.beta(2, 4, 10_000)), 0, 1)
+    points = operating_points(y, np.where(p > 0.6, "5", np.where(p > 0.4, "4a", "3")))
+    return {
+        "confusion": confusion_matrix_figure(confusion_matrix(y, p, 0.5), 0.5),
+        "roc": roc_figure(roc_curve(y, p), (0.7, 0.8), points, (0.3, 0.7)),
+        "roc without extras": roc_figure(roc_curve(y, p)),
+        "pr": pr_figure(pr_curve(y, p), (0.5, 0.6), float(y.mean()), (0.7, 0.6)),
+        "calibration": calibration_figure(reliability_curve(y, p), 0.2),
+        "overlap": overlap_figure(p, p * 0.9),
+        "empty": empty_figure("nothing"),
+    }
+
+
+def _normalised(fig) -> dict:
+    import json
+
+    from plotly.io.json import to_json_plotly
+
+    out = json.loads(to_json_plotly(fig))
+    for trace in out["data"]:
+        trace.pop("colorscale", None)  # "Blues" vs the same scale spelled out by the validator
+    return out
+
+
+def test_dict_built_figures_are_valid_and_already_normalised():
+    """Built without plotly's validation: re-validating must accept them and change nothing."""
+    import plotly.graph_objects as go
+
+    for name, fig in _cohort_figures().items():
+        validated = go.Figure(fig.to_plotly_json())  # raises on an invalid property
+        assert _normalised(validated) == _normalised(fig), name
+
+
+def test_cohort_figures_keep_axis_titles_and_units():
+    figs = _cohort_figures()
+    assert _texts(figs["roc"]) == ("1 − specificity (false positive rate)", "sensitivity (true positive rate)")
+    assert _texts(figs["pr"]) == ("recall (sensitivity)", "precision (PPV)")
+    assert _texts(figs["calibration"]) == ("predicted P(malignant)", "observed fraction malignant")
+    assert _texts(figs["overlap"]) == ("overlap with ground truth (0 = none, 1 = identical)", "cases (count)")
+    assert _texts(figs["confusion"]) == ("Predicted label (model)", "True label (pathology)")
+    for name, fig in figs.items():
+        if name != "empty":
+            assert fig.layout.title.text and fig.layout.height >= 380, name
+
+
+def test_curves_are_thinned_and_the_marker_is_last():
+    from dashboard.figures.metrics import MAX_CURVE_POINTS, pr_marker_index, roc_marker_index
+
+    figs = _cohort_figures()
+    roc, pr = figs["roc"], figs["pr"]
+    model = next(t for t in roc.data if (t.name or "").startswith("model AUC"))
+    assert len(model.x) <= MAX_CURVE_POINTS + 2 and (model.x[0], model.x[-1]) == (0, 1)
+    reader = operating_points(np.array([0, 1, 1]), np.array(["3", "5", "4a"]))
+    assert roc.data[roc_marker_index(reader)].name == "current threshold" == roc.data[-1].name
+    assert pr.data[pr_marker_index(0.35)].name == "current threshold" == pr.data[-1].name
+    bare = figs["roc without extras"]
+    assert bare.data[roc_marker_index(())].name == "current threshold"
+    assert bare.data[-1].visible is False and len(bare.data[-1].x) == 0  # hidden until there is a point
+
+
+def test_overlap_bins_count_every_case():
+    fig = overlap_figure(np.array([0.0, 0.05, 0.5, 0.99, 1.0, np.nan]), np.array([0.1, 0.2, 0.3, 0.4, 1.0, np.nan]))
+    dice = fig.data[0]
+    assert sum(dice.y) == 5 and len(dice.x) == 20
+    assert dice.y[-1] == 2  # 0.99 and 1.0 share the last, closed bin
+
+
+# ------------------------------------------------ plotly.js partial bundle
+
+
+def test_partial_plotlyjs_bundle_matches_plotly_py_and_covers_our_traces():
+    from plotly.offline import get_plotlyjs_version
+
+    from dashboard.figures import __version__ as vendored, plotlyjs
+
+    assert plotlyjs.bundled_version() == get_plotlyjs_version() == plotlyjs.PLOTLYJS_VERSION == vendored
+    used = {trace.type for fig in _cohort_figures().values() for trace in fig.data}
+    used |= {trace.type for trace in case_image_figure(10, 10, "/a.png", [ImageLayer("/b.png", "x", "#000")]).data}
+    used |= {trace.type for trace in probability_heatmap_figure(np.zeros((4, 4)), "/a.png").data}
+    assert used <= plotlyjs.TRACE_TYPES, used - plotlyjs.TRACE_TYPES
+
+
+def test_partial_plotlyjs_bundle_is_served_to_dcc_graph(tmp_path):
+    import re
+
+    from tests.auth_helpers import logged_in_client
+    from tests.fakes_predictor import fake_app
+
+    app = fake_app(tmp_path)
+    client = logged_in_client(app, "viewer")
+    html = client.get("/metrics").get_data(as_text=True)
+    loaders = re.findall(r'src="([^"]*/dashboard\.figures/vendor/plotly-loader[^"]*)"', html)
+    assert len(loaders) == 1 and "plotly-cartesian" not in html  # only the small loader is on every page
+    loader = client.get(loaders[0])
+    assert loader.status_code == 200 and b"_dashPlotlyJSURL" in loader.data
+    # the URL the loader derives (same rule as its JavaScript regex) serves the bundle
+    bundle = re.sub(r"plotly-loader(\.v[^/.]+)?\.js(\?.*)?$", r"plotly-cartesian\1.min.js", loaders[0])
+    response = client.get(bundle)
+    assert response.status_code == 200 and b"plotly.js (cartesian - minified) v4.1.1" in response.data[:200]
+    assert "javascript" in response.headers["Content-Type"]
+
+
+def test_partial_plotlyjs_bundle_refused_on_version_mismatch(monkeypatch):
+    from dashboard.figures import plotlyjs
+
+    class FakeApp:
+        class scripts:  # noqa: N801 - mimics dash.Dash.scripts
+            added: list = []
+
+            @classmethod
+            def append_script(cls, script):
+                cls.added.append(script)
+
+    monkeypatch.setattr(plotlyjs, "bundled_version", lambda: "0.0.1")
+    assert plotlyjs.install(FakeApp()) is False and FakeApp.scripts.added == []
