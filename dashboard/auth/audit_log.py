@@ -25,7 +25,7 @@ from dashboard.store.models import utcnow
 ACTIONS = (
     "login.ok", "login.failed", "login.locked", "logout", "access.denied",
     "case.view", "case.upload", "case.review", "case.predict",
-    "model.switch",
+    "model.switch", "job.start", "job.cancel",
     "user.add", "user.remove", "user.set_role", "user.reset_password", "user.unlock", "user.bootstrap",
     "token.create", "token.revoke",
     "audit.export",
