@@ -111,10 +111,11 @@ def forbidden_page(user, needed: str):
 
 
 def deny(user, needed: str, endpoint: str | None):
+    if request.method in ("GET", "HEAD") and endpoint in BROWSER_ENDPOINTS and \
+            normalize_page_path(request.path) in ("/", "/new"):
+        return redirect(landing_path(user.role), code=302)  # a viewer's home is the cohort (not an incident)
     audit_event("access.denied", target=request.path[:120], needed=needed, method=request.method)
     if request.method in ("GET", "HEAD") and endpoint in BROWSER_ENDPOINTS:
-        if normalize_page_path(request.path) in ("/", "/new"):
-            return redirect(landing_path(user.role), code=302)  # a viewer's home is the cohort
         return forbidden_page(user, needed)
     return json_error(403, f"this needs the {needed} role; you are {user.role}")
 
