@@ -1,9 +1,12 @@
-/* Lesion Lens: let dcc.Graph load plotly.js's "cartesian" partial bundle (1.5 MB: scatter, bar,
-   heatmap, image, histogram, ...) instead of the full 4.8 MB one. dcc.Graph loads plotly.js lazily
-   from window._dashPlotlyJSURL, which Dash's renderer sets after start-up; this script (loaded
-   before the renderer) pins that URL to the partial bundle beside it, so pages without graphs
-   load no plotly.js and pages with graphs evaluate a third of it. Registered from Python by
-   dashboard/figures/plotlyjs.py, which checks the bundle's version against plotly.py's. */
+/* Lesion Lens: let dcc.Graph use plotly.js's "cartesian" partial bundle (1.5 MB: scatter, bar,
+   heatmap, image, histogram, ...) instead of the full 4.8 MB one. Registered from Python by
+   dashboard/figures/plotlyjs.py, which checks the bundle's version against plotly.py's.
+
+   dcc.Graph loads plotly.js lazily, from window._dashPlotlyJSURL, which Dash's renderer sets after
+   start-up; this script runs before the renderer and pins that URL to the partial bundle beside it,
+   so pages without graphs load no plotly.js and pages with graphs evaluate a third of it. On pages
+   that always show graphs the bundle is also preloaded (downloaded, not run: running it this early
+   would hold up the renderer's own start). */
 (function () {
   var me = document.currentScript;
   if (!me || !me.src || window.__llPlotlyPartial) { return; }
@@ -18,8 +21,7 @@
       get: function () { return url; },
       set: function () { /* the renderer's default (the full bundle) is ignored */ }
     });
-  } catch (e) { /* leave Dash's default in place */ }
-  // Pages that always show graphs: fetch the bundle now, while the app starts (evaluated on first use).
+  } catch (e) { return; /* leave Dash's default in place */ }
   if (/^\/(metrics|case)(\/|$)/.test(window.location.pathname)) {
     var hint = document.createElement("link");
     hint.rel = "preload";
