@@ -51,7 +51,7 @@ browser-deps:
 
 test: $(STAMP) browser-deps
 	@echo "==> running the test suite (unit, integration, browser)"
-	@$(PY) -m pytest -q -ra
+	@$(PY) -m pytest -q -ra --durations=15
 
 test-fast: $(STAMP)
 	@$(PY) -m pytest -q -m "not slow and not browser"
