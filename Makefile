@@ -24,7 +24,9 @@ install: $(STAMP)
 
 $(DEMO_MODEL)/bundle.json: | $(STAMP)
 	@echo "==> no demo model yet: training one on the synthetic cohort $(DEMO_SPEC) (a few minutes, once)"
-	@$(PY) -m training train --dataset $(DEMO_SPEC) --out $(DEMO_MODEL) --config training/configs/demo.yaml --test-fraction 0.15
+	@mkdir -p var/logs
+	@$(PY) -m training train --dataset $(DEMO_SPEC) --out $(DEMO_MODEL) --config training/configs/demo.yaml --test-fraction 0.15 > var/logs/demo-model.json
+	@echo "==> demo model written to $(DEMO_MODEL) (metrics: var/logs/demo-model.json)"
 
 demo-model: $(DEMO_MODEL)/bundle.json
 
