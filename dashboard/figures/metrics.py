@@ -102,7 +102,8 @@ def confusion_matrix_figure(cm, threshold: float) -> go.Figure:
     layout = layout_dict(
         title=f"Confusion matrix at threshold {threshold:.2f}", height=380,
         xaxis=axis("Predicted label (model)", side="bottom", type="category"),
-        yaxis=axis("True label (pathology)", autorange="reversed", type="category"),
+        yaxis=axis("True label (pathology)", autorange="reversed", type="category", ticklabelstandoff=6),
+        margin={"l": 120, "r": 20, "t": 50, "b": 60},  # room for "malignant" beside the axis title
     )
     return figure([trace], layout)
 
