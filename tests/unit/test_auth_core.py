@@ -253,37 +253,22 @@ def test_audit_paging_filters_and_csv(auth):
 
 
 @pytest.mark.services
-def test_postgres_triggers(tmp_path):
+def test_postgres_triggers(tmp_path, postgres_schema_url):
     """The append-only triggers on PostgreSQL (skipped when no server on 127.0.0.1)."""
-    sqlalchemy = pytest.importorskip("sqlalchemy")
     from dashboard.auth import build_auth
     from dashboard.settings import Settings
-    from dashboard.store.db import normalize_url
-    from tests.unit.test_dashboard_store import POSTGRES_URL
 
-    schema = f"ll_auth_{secrets.token_hex(4)}"
-    admin = sqlalchemy.create_engine(normalize_url(POSTGRES_URL))
-    try:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    except sqlalchemy.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.orig}")
-    try:
-        settings = Settings(home=tmp_path, database_url=f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
-        auth = build_auth(settings)
-        build_auth(settings)  # idempotent
-        auth.audit.record("login.ok", actor="pg", target="pg")
-        with auth.store.sessions() as session:
-            for statement in ("UPDATE ll_audit SET action = 'x'", "DELETE FROM ll_audit", "TRUNCATE ll_audit"):
-                with pytest.raises(Exception, match="append-only"):
-                    session.execute(text(statement))
-                session.rollback()
-        auth.store.add("pguser", "admin", PASSWORD)
-        assert auth.store.authenticate("pguser", PASSWORD) is not None
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+    settings = Settings(home=tmp_path, database_url=postgres_schema_url)
+    auth = build_auth(settings)
+    build_auth(settings)  # idempotent
+    auth.audit.record("login.ok", actor="pg", target="pg")
+    with auth.store.sessions() as session:
+        for statement in ("UPDATE ll_audit SET action = 'x'", "DELETE FROM ll_audit", "TRUNCATE ll_audit"):
+            with pytest.raises(Exception, match="append-only"):
+                session.execute(text(statement))
+            session.rollback()
+    auth.store.add("pguser", "admin", PASSWORD)
+    assert auth.store.authenticate("pguser", PASSWORD) is not None
 
 
 # ------------------------------------------------------------------ policy tables

@@ -11,7 +11,6 @@ import pytest
 from dashboard.cohort import queries
 from dashboard.cohort.filters import CohortFilter
 from dashboard.store.cases import CaseStore, window_of
-from dashboard.store.db import normalize_url
 from dashboard.store.files import atomic_write
 from pipeline.io import record_from_array
 from pipeline.types import Prediction
@@ -143,23 +142,10 @@ def test_rejects_path_like_case_ids(store):
 
 
 @pytest.mark.services
-def test_postgres_store(tmp_path):
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    schema = f"ll_test_{secrets.token_hex(4)}"
-    admin = sqlalchemy.create_engine(normalize_url(POSTGRES_URL))
-    try:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    except sqlalchemy.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.orig}")
-    try:
-        store = CaseStore(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}", tmp_path / "files", salt="s")
-        exercise_store(store)
-        store.engine.dispose()
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+def test_postgres_store(tmp_path, postgres_schema_url):
+    store = CaseStore(postgres_schema_url, tmp_path / "files", salt="s")
+    exercise_store(store)
+    store.engine.dispose()
 
 
 @pytest.mark.services
