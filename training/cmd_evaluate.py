@@ -2,7 +2,8 @@
 
 Writes predictions.csv (every case), metrics.json (fixed keys, see README) and
 figures: overlays of the best, median and worst segmentations, confusion
-matrix, ROC, PR and calibration.
+matrix, ROC, PR and calibration; plus subgroups.json (age band, device, lesion
+size) and, for datasets with BI-RADS, radiologists.json (`training.clinical`).
 """
 
 from __future__ import annotations
@@ -46,19 +47,25 @@ def _overlays(predictor, cases, df, out: Path) -> Path | None:
     return overlay_grid(panels, out / "overlays.png")
 
 
-def run(args) -> int:
+def evaluate_bundle(model: str, spec: str, out: Path, *, limit: int | None = None, n_boot: int = 1000):
+    """Predict and score every case, write predictions.csv, metrics.json and figures.
+
+    Shared by `evaluate` and `external`. Also writes the clinical-evidence
+    outputs where the data allow: subgroups.json (age band, device, lesion
+    size) and, when the dataset carries BI-RADS, radiologists.json.
+    Returns (predictor, cases, predictions DataFrame, metrics dict).
+    """
     from pipeline.predictor import Predictor
     from training import figures
     from training.evaluation import metrics_json, predict_cases
 
-    predictor = Predictor(args.model)
-    cases = load_cases(args.dataset)[: args.limit] if args.limit else load_cases(args.dataset)
-    out = Path(args.out)
+    predictor = Predictor(model)
+    cases = load_cases(spec)[:limit] if limit else load_cases(spec)
     out.mkdir(parents=True, exist_ok=True)
     df = predict_cases(predictor, cases, desc="evaluating")
     df.to_csv(out / "predictions.csv", index=False)
     threshold = predictor.settings.malignant_threshold
-    metrics = metrics_json(predictor.name, args.dataset, df, threshold, args.n_boot)
+    metrics = metrics_json(predictor.name, spec, df, threshold, n_boot)
     metrics["model_version"] = predictor.version
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     labelled = df[df["malignant"].notna()]
@@ -69,6 +76,25 @@ def run(args) -> int:
         figures.pr_figure(y, p, out / "pr.png")
         figures.calibration_figure(y, p, out / "calibration.png")
         figures.confusion_figure(y, p, threshold, out / "confusion.png")
+        _clinical(df, out, threshold, n_boot)
     _overlays(predictor, cases, df, out)
+    return predictor, cases, df, metrics
+
+
+def _clinical(df, out: Path, threshold: float, n_boot: int) -> None:
+    """Subgroups and the radiologists' comparison; informative, so never fatal."""
+    from pipeline.metrics.reader_comparison import ReaderComparisonConfig
+    from training.clinical import has_birads, write_radiologists, write_subgroups
+
+    try:
+        write_subgroups(df, out, threshold, n_boot)
+        if has_birads(df):
+            write_radiologists(df, out, str(out / "predictions.csv"), ReaderComparisonConfig(n_boot=n_boot), threshold)
+    except (ValueError, KeyError) as exc:
+        log.warning("clinical-evidence outputs skipped: %s", exc)
+
+
+def run(args) -> int:
+    _, _, _, metrics = evaluate_bundle(args.model, args.dataset, Path(args.out), limit=args.limit, n_boot=args.n_boot)
     print(json.dumps({k: metrics[k] for k in ("model", "dataset", "n_images", "segmentation", "classification")}, indent=2))
     return 0

@@ -24,7 +24,9 @@ from pipeline.predictor import Predictor
 from pipeline.types import Case
 
 log = logging.getLogger(__name__)
-META_COLUMNS = ("age", "sex", "device", "birads", "history")
+# birads/birads_major: the radiologists' read, kept for the reader comparison
+# (never a model input); spacing_mm turns true_area_px into a size in mm.
+META_COLUMNS = ("age", "sex", "device", "birads", "birads_major", "history", "spacing_mm")
 
 
 def predict_cases(predictor: Predictor, cases: list[Case], desc: str = "predicting") -> pd.DataFrame:
@@ -52,10 +54,12 @@ def predict_cases(predictor: Predictor, cases: list[Case], desc: str = "predicti
             "iou": iou(pred.mask, truth) if has_lesion else math.nan,
             "hd95_px": hd95(pred.mask, truth) if has_lesion else math.nan,
             "area_px": pred.area_px,
+            "true_area_px": int(truth.sum()),
             "ms_total": pred.timings_ms.get("total"),
         }
         for key in META_COLUMNS:
             row[key] = case.metadata.get(key)
+        row["spacing_mm"] = float(np.mean(spacing)) if spacing is not None else None  # (row, col) -> one number
         rows.append(row)
     return pd.DataFrame(rows)
 

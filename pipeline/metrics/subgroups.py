@@ -20,7 +20,7 @@ from pipeline.metrics.bootstrap import bootstrap_ci
 from pipeline.metrics.classification import as_labels, as_scores, roc_auc, threshold_metrics
 from pipeline.metrics.jsonable import to_jsonable
 
-__all__ = ["AGE_BANDS", "UNKNOWN", "age_band", "subgroup_table"]
+__all__ = ["AGE_BANDS", "SIZE_BANDS_MM", "UNKNOWN", "age_band", "lesion_size_bands", "subgroup_table"]
 
 UNKNOWN = "unknown"
 AGE_BANDS = ("<40", "40-49", "50-59", "60-69", ">=70", UNKNOWN)
@@ -71,6 +71,38 @@ def age_band(age: Any) -> str:
     return ">=70"
 
 
+# Equivalent-diameter bands (mm) of the true lesion area: the T-stage cut-offs
+# (T1 <= 20 mm, T2 20-50 mm, T3 > 50 mm) with T1 split at 10 mm, because most
+# ultrasound lesions are small and that is where models are least sure.
+SIZE_BANDS_MM = ((10.0, "<=10 mm"), (20.0, "10-20 mm"), (50.0, "20-50 mm"), (math.inf, ">50 mm"))
+
+
+def lesion_size_bands(area_px, spacing_mm=None) -> tuple[list[str], str]:
+    """Size band per lesion and how the bands were made ("mm" or "px tertiles").
+
+    With a pixel spacing for every lesion, the area becomes an equivalent
+    diameter 2 * sqrt(area / pi) in mm, banded by `SIZE_BANDS_MM` (a clinical
+    scale, comparable across datasets). Without spacing (BUS-BRA) pixels mean
+    different sizes on different scanners, so only tertiles of the pixel area
+    within this cohort are possible. Missing or zero areas are "unknown".
+    """
+    area = np.asarray(area_px, dtype=float)
+    spacing = None if spacing_mm is None else np.asarray(spacing_mm, dtype=float)
+    known = np.isfinite(area) & (area > 0)
+    labels = [UNKNOWN] * area.shape[0]
+    if spacing is not None and known.any() and np.isfinite(spacing[known]).all():
+        diameter = 2.0 * np.sqrt(area * np.where(np.isfinite(spacing), spacing, 0.0) ** 2 / math.pi)
+        for i in np.flatnonzero(known):
+            labels[i] = next(name for upper, name in SIZE_BANDS_MM if diameter[i] <= upper)
+        return labels, "mm"
+    if known.sum() >= 3:
+        low, high = np.quantile(area[known], [1 / 3, 2 / 3])
+        names = (f"small (<={low:.0f} px)", f"medium ({low:.0f}-{high:.0f} px)", f"large (>{high:.0f} px)")
+        for i in np.flatnonzero(known):
+            labels[i] = names[0] if area[i] <= low else names[1] if area[i] <= high else names[2]
+    return labels, "px tertiles"
+
+
 def _is_missing(value: Any) -> bool:
     if value is None:
         return True
@@ -89,11 +121,14 @@ def _row(
     p: np.ndarray,
     dice: np.ndarray | None,
     patients: np.ndarray | None,
+    called: np.ndarray | None,
     threshold: float,
     n_boot: int,
     seed: int,
 ) -> dict[str, Any]:
-    rates = threshold_metrics(y, p, threshold)
+    # `called` (the model's own decisions) replaces `p >= threshold` when given.
+    decisions = (p >= threshold) if called is None else called
+    rates = threshold_metrics(y, decisions.astype(float), 0.5)
     row: dict[str, Any] = {
         "column": column,
         "subgroup": subgroup,
@@ -107,11 +142,25 @@ def _row(
         row["auc_ci95"] = list(
             bootstrap_ci(roc_auc, y, p, groups=patients, n_boot=n_boot, seed=seed)
         )
+        row["sensitivity_ci95"] = list(
+            bootstrap_ci(_sensitivity, y, decisions, groups=patients, n_boot=n_boot, seed=seed)
+        )
+        row["specificity_ci95"] = list(
+            bootstrap_ci(_specificity, y, decisions, groups=patients, n_boot=n_boot, seed=seed)
+        )
     if dice is not None:
         finite = dice[np.isfinite(dice)]
         row["dice_mean"] = float(finite.mean()) if finite.size else math.nan
         row["n_with_lesion"] = int(finite.size)
     return row
+
+
+def _sensitivity(y: np.ndarray, called: np.ndarray) -> float:
+    return float(called[y].mean()) if y.any() else math.nan
+
+
+def _specificity(y: np.ndarray, called: np.ndarray) -> float:
+    return float((~called[~y]).mean()) if (~y).any() else math.nan
 
 
 def subgroup_table(
@@ -126,6 +175,7 @@ def subgroup_table(
     n_boot: int = 0,
     seed: int = 0,
     include_overall: bool = True,
+    called_col: str | None = None,
 ) -> list[dict[str, Any]]:
     """One JSON-ready row per (column, subgroup) of a per-image DataFrame.
 
@@ -134,7 +184,10 @@ def subgroup_table(
     rows then carry `dice_mean` over the finite values and `n_with_lesion`).
     Each row: column, subgroup, n, n_positive, auc (None unless both classes
     occur), sensitivity and specificity at `threshold`. With `n_boot > 0` an
-    `auc_ci95` is added, bootstrapped by `patient_col` when given.
+    `auc_ci95`, `sensitivity_ci95` and `specificity_ci95` are added,
+    bootstrapped by `patient_col` when given. `called_col` (bool/0-1, the
+    model's own call per image) replaces `prob >= threshold`, for pooled
+    cross-validation predictions where every fold had its own threshold.
 
     "age_band" may be asked for without existing: it is derived from an "age"
     column with `age_band`. Missing group values form the "unknown" subgroup.
@@ -153,6 +206,7 @@ def subgroup_table(
         else None
     )
     patients = df[patient_col].to_numpy() if patient_col is not None else None
+    called = df[called_col].to_numpy(dtype=bool) if called_col is not None else None
 
     def take(mask: np.ndarray | slice) -> dict[str, Any]:
         return {
@@ -160,6 +214,7 @@ def subgroup_table(
             "p": p[mask],
             "dice": None if dice is None else dice[mask],
             "patients": None if patients is None else patients[mask],
+            "called": None if called is None else called[mask],
         }
 
     rows = []
@@ -176,6 +231,11 @@ def subgroup_table(
         present = set(labels.tolist())
         if col == "age_band":
             order = [b for b in AGE_BANDS if b in present] + sorted(present - set(AGE_BANDS))
+        elif present <= {name for _, name in SIZE_BANDS_MM} | {UNKNOWN}:
+            order = [name for _, name in SIZE_BANDS_MM if name in present] + sorted(present & {UNKNOWN})
+        elif col.startswith("size") and all(v.startswith(("small", "medium", "large", UNKNOWN)) for v in present):
+            rank = {"small": 0, "medium": 1, "large": 2, UNKNOWN: 3}
+            order = sorted(present, key=lambda v: rank[v.split(" ")[0]])
         else:
             order = sorted(present - {UNKNOWN}) + ([UNKNOWN] if UNKNOWN in present else [])
         for value in order:
