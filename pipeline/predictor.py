@@ -9,6 +9,7 @@ the same code path the clinic uses.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from pipeline.calibration import Calibration
 from pipeline.errors import BundleError
 from pipeline.preprocess import Letterbox, crop_region, largest_component, mask_box, standardize
 from pipeline.types import ImageRecord, Prediction
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,18 @@ def _resize_float(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(array.astype(np.float32), mode="F").resize(shape[::-1], Image.BILINEAR))
 
 
+def _matching_fusion(bundle_dir: str | Path, image_model: str):
+    """The bundle's fusion model if it was fitted on this image model's probabilities, else None."""
+    from pipeline.fusion import load_fusion
+
+    fusion = load_fusion(bundle_dir)
+    if fusion is not None and fusion.image_model != image_model:
+        log.warning("fusion.json in %s expects image model %r, bundle is %r: fusion disabled",
+                    Path(bundle_dir).name, fusion.image_model, image_model)
+        return None
+    return fusion
+
+
 class Predictor:
     """Segment + classify one image with a bundle's ensemble of members."""
 
@@ -85,6 +100,7 @@ class Predictor:
             except Exception as exc:  # keras raises many types for damaged files
                 raise BundleError(f"bundle {Path(bundle_dir).name}: cannot load weights ({type(exc).__name__})") from exc
         self._setup(seg_models, cls_models, InferenceSettings.from_card(card), card)
+        self.fusion = _matching_fusion(bundle_dir, self.name)
 
     @classmethod
     def from_models(cls, seg_models, cls_models, settings: InferenceSettings, card: dict | None = None) -> "Predictor":
@@ -96,6 +112,7 @@ class Predictor:
         import tensorflow as tf
 
         self.settings, self.card = settings, card
+        self.fusion = None  # a FusionModel when the bundle folder holds a matching fusion.json
         self.name = str(card.get("name", "unnamed"))
         self.version = str(card.get("version", "0"))
         s, c = settings.seg_size, settings.cls_size
@@ -147,7 +164,13 @@ class Predictor:
 
     # -- public API --
     def predict(self, record: ImageRecord, metadata: dict[str, Any] | None = None) -> Prediction:
-        return self.predict_gray(record.display, spacing_mm=record.spacing_mm)
+        """Image-only prediction; fused with `metadata` (patient data) when the bundle has a fusion model."""
+        prediction = self.predict_gray(record.display, spacing_mm=record.spacing_mm)
+        if self.fusion is None or metadata is None:
+            return prediction
+        from pipeline.fusion import apply_fusion
+
+        return apply_fusion(prediction, self.fusion, metadata, record.spacing_mm)
 
     def predict_gray(self, gray: np.ndarray, spacing_mm: tuple[float, float] | None = None) -> Prediction:
         timings: dict[str, float] = {}

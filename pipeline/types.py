@@ -75,7 +75,8 @@ class Prediction:
     model_version: str
     timings_ms: dict[str, float] = field(default_factory=dict)
     fused: bool = False
-    contributions: dict[str, float] = field(default_factory=dict)
+    contributions: dict[str, float] = field(default_factory=dict)  # log-odds per input when fused
+    image_probability: float | None = None  # the image model's own P(malignant) when `probability` is fused
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready fields (no arrays): used by the API, the CLI and the case store."""
@@ -90,5 +91,7 @@ class Prediction:
             "model": {"name": self.model_name, "version": self.model_version},
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "fused": self.fused,
-            "contributions": self.contributions,
+            "contributions": {k: round(float(v), 4) for k, v in self.contributions.items()},
+            "contributions_unit": "log-odds" if self.fused else None,
+            "image_probability": None if self.image_probability is None else round(float(self.image_probability), 4),
         }

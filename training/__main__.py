@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("training.cmd_evaluate", "evaluate a bundle on a dataset, write a report"),
     "predict": ("training.cmd_predict", "predict images, one JSON line each"),
     "compare": ("training.cmd_compare", "markdown table comparing finished runs (reports, CV, ensemble)"),
+    "fuse": ("training.cmd_fuse", "fuse image model + lesion shape + patient data (cross-validated)"),
     "radiologists": ("training.cmd_radiologists", "model vs the radiologists' BI-RADS on the same images"),
     "external": ("training.cmd_external", "evaluate a bundle on a dataset it never saw, beside its in-domain figures"),
 }

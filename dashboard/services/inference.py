@@ -103,11 +103,14 @@ def prediction_from_payload(payload: dict[str, Any]) -> Prediction:
         timings_ms={"cache": 0.0},
         fused=bool(summary.get("fused", False)),
         contributions=dict(summary.get("contributions") or {}),
+        image_probability=summary.get("image_probability"),
     )
 
 
 def _metadata_tag(metadata: dict[str, Any]) -> str:
-    used = {k: metadata.get(k) for k in ("age", "sex", "history") if metadata.get(k) is not None}
+    # every patient field a fusion model may read (pipeline.patient_features.ALLOWED_KEYS)
+    used = {k: metadata.get(k) for k in ("age", "sex", "history", "symptoms", "signs", "tissue_composition")
+            if metadata.get(k) is not None}
     return hashlib.sha256(json.dumps(used, sort_keys=True).encode()).hexdigest()[:12] if used else ""
 
 
