@@ -76,17 +76,10 @@ class ReaderComparisonConfig:
 
 def _key(value: Any) -> str | None:
     """Normalised category text, or None when missing / incomplete (0)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or (isinstance(value, (float, np.floating)) and math.isnan(value)):
         return None
-    try:
-        import pandas as pd
-
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
     key = _birads_key(value)
-    return None if key in ("", "0", "nan", "none") else key
+    return None if key in ("", "0", "nan", "none", "<na>") else key  # "<na>": pandas.NA
 
 
 def detect_scale(values: Sequence[Any]) -> str:
