@@ -182,3 +182,13 @@ def test_missing_evaluation_is_a_note_not_a_crash(tmp_path, monkeypatch):
     html = (tmp_path / "r" / "report.html").read_text().replace("&#96;", "`")
     assert "not available — produced by `python -m training evaluate" in html
     assert (tmp_path / "r" / "report.pdf").stat().st_size > 1000
+
+
+def test_damaged_optional_artifact_is_reported_not_fatal(fake):
+    model, out = fake
+    (out / "radiologists.json").write_text("{not json")
+    (out / "external.json").write_text(json.dumps({"external": {"dataset": "x"}}))  # no numbers at all
+    _run("report", "--model", str(model), "--out", str(out), "--no-pdf")
+    html = (out / "report.html").read_text().replace("&#96;", "`")
+    assert "radiologists.json could not be read" in html
+    assert "External validation" in html
