@@ -66,4 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from pipeline.allocator import reexec_on_jemalloc
+
+    reexec_on_jemalloc("training", sys.argv[1:])  # before TensorFlow loads: see pipeline/allocator.py
     sys.exit(main())
