@@ -58,7 +58,8 @@ def build_report(art: Artifacts, figures_dir: Path) -> Document:
                 result_sections.subgroups(art), evidence.radiologists(art, facts), evidence.fusion(art, facts),
                 evidence.external(art, facts), result_sections.errors(art, figs), evidence.limitations(art, facts),
                 evidence.implications(art, facts), evidence.other(art)]
-    sections.append(claim_section(sections))
+    sections.append(claim_section(sections + [data_sections.config_appendix(art)]))
+    sections.append(data_sections.config_appendix(art))
     return Document(f"Lesion Lens — clinical evidence report: {facts.model}",
                     "Breast-ultrasound lesion segmentation and benign/malignant classification. "
                     "Research use only — not a medical device.", _meta(art, facts), sections)

@@ -20,7 +20,7 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.platypus import (Image, KeepInFrame, KeepTogether, ListFlowable, ListItem, PageBreak,
+from reportlab.platypus import (Image, KeepInFrame, ListFlowable, ListItem, PageBreak,
                                 Paragraph as RLParagraph, SimpleDocTemplate, Spacer, Table as RLTable, TableStyle)
 
 from training.report.doc import Bullets, Document, Figure, Note, Paragraph, Section, Table
@@ -62,11 +62,33 @@ def _p(text: str, style: ParagraphStyle, strong: bool = False) -> RLParagraph:
     return RLParagraph(f"<b>{text}</b>" if strong else text, style)
 
 
+def column_widths(block: Table, width: float, st: Styles) -> list[float]:
+    """Natural text widths where they fit; otherwise each column keeps at least its
+    longest word (no breaks inside a word where avoidable) or a fair share, and the
+    columns holding long text split what is left by how much more they need."""
+    def text_width(text: str, font: str) -> float:
+        return pdfmetrics.stringWidth(text, font, st.small.fontSize) + 13.0  # + 2 × 6 pt cell padding
+
+    words, natural = [], []
+    for i, head in enumerate(block.header):
+        cells = [r[i] for r in block.rows if i < len(r)]
+        longest = [text_width(w, st.small.fontName) for c in cells for w in c.split()]
+        longest += [text_width(w, st.cell_head.fontName) for w in head.split()]
+        words.append(max(longest + [24.0]))
+        natural.append(max([words[-1]] + [text_width(c, st.small.fontName) for c in cells]))
+    if sum(natural) <= width:
+        return [n * width / sum(natural) for n in natural]
+    share = width / len(natural)
+    base = [min(n, max(share, w)) for n, w in zip(natural, words)]
+    excess = [n - b for n, b in zip(natural, base)]
+    spare = width - sum(base)
+    if spare <= 0 or sum(excess) <= 0:
+        return [b * width / sum(base) for b in base]
+    return [b + spare * e / sum(excess) for b, e in zip(base, excess)]
+
+
 def _table(block: Table, width: float, st: Styles) -> list:
-    lengths = [max([len(h)] + [len(r[i]) if i < len(r) else 0 for r in block.rows]) for i, h in enumerate(block.header)]
-    weights = [min(max(n, 4), 40) for n in lengths]
-    widths = [max(width * w / sum(weights), 34.0) for w in weights]  # 34 pt: short headers/numbers never wrap
-    widths = [w * width / sum(widths) for w in widths]
+    widths = column_widths(block, width, st)
     data = [[_p(h, st.cell_head) for h in block.header]]
     data += [[_p(c, st.small) for c in row] + [""] * (len(block.header) - len(row)) for row in block.rows]
     t = RLTable(data, colWidths=widths, repeatRows=1, hAlign="LEFT")
@@ -89,8 +111,11 @@ def _figure(block: Figure, width: float, max_height: float, st: Styles, together
     h = w * h_px / w_px
     if h > max_height:
         w, h = max_height * w_px / h_px, max_height
-    parts = [Image(str(block.path), width=w, height=h), _p(block.caption, st.caption)]
-    return [KeepTogether(parts)] if together else parts  # table cells (slides) cannot hold KeepTogether
+    image = Image(str(block.path), width=w, height=h)
+    # keepWithNext, not KeepTogether: reportlab's heading keepWithNext cannot chain into a KeepTogether,
+    # and table cells (paired figures, slides) cannot hold one
+    image.keepWithNext = together
+    return [image, _p(block.caption, st.caption)]
 
 
 def _pair_figures(blocks) -> list:

@@ -55,7 +55,8 @@ def _missing(df: pd.DataFrame) -> str:
     cols = [c for c in ("age", "sex", "device", "birads", "history") if c in df]
     parts = [f"{c} missing for {int(df[c].isna().sum())} of {len(df)}" for c in cols if df[c].isna().any()]
     absent = [c for c in cols if df[c].isna().all()]
-    text = "; ".join(p for p in parts if not any(p.startswith(a + " ") for a in absent)) or "no missing metadata"
+    text = "; ".join(p for p in parts if not any(p.startswith(a + " ") for a in absent)) or (
+        "no partly missing metadata" if absent else "no missing metadata")
     if absent:
         text += f" (not recorded at all: {', '.join(absent)})"
     return text
@@ -133,10 +134,12 @@ def _fold_name(value) -> str:
 
 def model(art: Artifacts) -> Section:
     s = Section("model", "Model", claim={22: "yes", 23: "yes", 24: "yes", 27: "yes"})
-    for role, spec in (art.card.get("models") or {}).items():
-        if isinstance(spec, dict):
-            s.add(table(("setting", "value"), [(k.replace("_", " "), num(v) if isinstance(v, float) else v)
-                                               for k, v in spec.items()], f"{role} model (bundle.json models.{role})."))
+    specs = {role: spec for role, spec in (art.card.get("models") or {}).items() if isinstance(spec, dict)}
+    keys = list(dict.fromkeys(k for spec in specs.values() for k in spec))
+    if specs:
+        s.add(table(("setting", *specs), [(k.replace("_", " "), *[num(spec[k]) if isinstance(spec.get(k), float)
+                                                                  else spec.get(k, "–") for spec in specs.values()])
+                                          for k in keys], "Model specifications (bundle.json models)."))
     members = art.card.get("members") or []
     s.add(Paragraph(f"Software: TensorFlow {art.card.get('tensorflow', '?')}, Keras {art.card.get('keras', '?')}; "
                     f"code commit {art.card.get('git_commit') or 'not recorded'}; bundle version "
@@ -170,10 +173,13 @@ def training(art: Artifacts, figures_dir: Path) -> Section:
                     f"{num(tr.get('seed'))}). Final model: the epoch with the best validation score of each stage "
                     "(validation Dice; validation AUC on the segmenter's own masks), then Platt calibration and a "
                     "Youden threshold on the validation patients."))
-    rows: list = []
-    _flat("", tr.get("config") or {}, rows)
-    if rows:
-        s.add(table(("config key", "value"), rows, "Full training configuration (bundle.json training.config)."))
+    cfg = tr.get("config") or {}
+    key_rows = [(f"{stage}: {k.replace('_', ' ')}", num(get(cfg, stage, k)) if isinstance(get(cfg, stage, k), float)
+                 else get(cfg, stage, k)) for stage in ("seg", "cls")
+                for k in ("epochs", "batch_size", "learning_rate", "weight_decay") if get(cfg, stage, k) is not None]
+    if key_rows:
+        s.add(table(("hyperparameter", "value"), key_rows, "Key hyperparameters; augmentation and every other setting: "
+                    "see the appendix (full configuration)."))
     path = plot_history(art.history, figures_dir / "training_curves.png") if art.history.found else None
     if path:
         s.add(Figure(path, f"Training curves per epoch. Source: {art.history.source}.", 0.9))
@@ -181,3 +187,14 @@ def training(art: Artifacts, figures_dir: Path) -> Section:
         s.add(Note("Training curves: not available — this bundle keeps no per-epoch history file and no matching "
                    "training log was found (pass `--log FILE` with the log of the `train`/`cv` run)."))
     return s
+
+
+def config_appendix(art: Artifacts) -> Section:
+    """Every training setting, flattened, so the run can be repeated (CLAIM 25)."""
+    s = Section("appendix-config", "Appendix: full training configuration", claim={25: "yes"})
+    rows: list = []
+    _flat("", get(art.card, "training", "config", default={}) or {}, rows)
+    if not rows:
+        s.claim = {}
+        return s.add(Note("bundle.json records no training configuration."))
+    return s.add(table(("config key", "value"), rows, "bundle.json training.config, flattened."))
