@@ -18,7 +18,7 @@ from dash._get_app import app_context as _dash_app_context
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashboard import api as api_module
-from dashboard import auth, routes
+from dashboard import auth, exports, routes
 from dashboard.auth import csrf
 from dashboard.auth.config import AuthConfig
 from dashboard.components import shell
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, predictor_factory: Callable | N
     finally:
         _dash_app_context.reset(context_token)
     shell.register(app)
+    exports.register(app)  # /export/… downloads + their links' client-side callbacks
     app.layout = shell.layout
     auth.install(app, settings, services.store.engine, services.store.sessions, auth_config)  # after the pages
     _warm_up(app)

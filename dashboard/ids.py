@@ -43,6 +43,11 @@ REVIEW_SAVE = "review-save"
 REVIEW_STATUS = "review-status"
 REVIEW_HISTORY = "review-history"
 CASE_RERUN = "case-rerun"
+CASE_EXPORTS = "case-exports"  # row of download buttons (dashboard/exports/links.py)
+CASE_EXPORT_PDF = "case-export-pdf"
+CASE_EXPORT_PNG = "case-export-png"
+CASE_EXPORT_JSON = "case-export-json"
+CASE_EXPORT_SEG = "case-export-seg"
 
 # cohort explorer
 COHORT_AGE = "cohort-age"
@@ -61,6 +66,7 @@ COHORT_CHIPS = "cohort-chips"
 COHORT_TABLE = "cohort-table"
 COHORT_METRICS_LINK = "cohort-metrics-link"
 COHORT_LOCATION = "cohort-location"
+COHORT_EXPORT_CSV = "cohort-export-csv"
 
 # metrics
 METRICS_THRESHOLD = "metrics-threshold"
@@ -74,6 +80,9 @@ METRICS_OVERLAP = "metrics-overlap"
 METRICS_SUBGROUPS = "metrics-subgroups"
 METRICS_FILTER_TEXT = "metrics-filter-text"
 METRICS_COHORT_LINK = "metrics-cohort-link"
+METRICS_EXPORTS = "metrics-exports"
+METRICS_EXPORT_CSV = "metrics-export-csv"
+METRICS_EXPORT_ZIP = "metrics-export-zip"
 
 # models
 MODELS_TABLE = "models-table"
@@ -81,3 +90,8 @@ MODELS_CARD = "models-card"
 MODELS_SELECT = "models-select"
 MODELS_ACTIVATE = "models-activate"
 MODELS_STATUS = "models-status"
+
+
+def metrics_export_link(figure: str, fmt: str) -> str:
+    """Id of the Metrics page's download link of one figure in one format ("metrics-export-roc-svg")."""
+    return f"metrics-export-{figure}-{fmt}"

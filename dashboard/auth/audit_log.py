@@ -29,6 +29,7 @@ ACTIONS = (
     "user.add", "user.remove", "user.set_role", "user.reset_password", "user.unlock", "user.bootstrap",
     "token.create", "token.revoke",
     "audit.export",
+    "case.export", "cohort.export",  # downloads (dashboard/exports)
 )
 CSV_COLUMNS = ("id", "at_utc", "actor", "role", "action", "target", "ip", "detail")
 MAX_TEXT = 200

@@ -49,10 +49,20 @@ ENDPOINT_ROLES = {
     "api.unknown": VIEWER,
     "login.logout": VIEWER,
     "admin_export.audit_csv": ADMIN,
+    # downloads (dashboard/exports): whoever may open a case or the cohort pages may export them
+    "exports.case_pdf": VIEWER,
+    "exports.case_png": VIEWER,
+    "exports.case_json": VIEWER,
+    "exports.case_seg": VIEWER,
+    "exports.cohort_csv": VIEWER,
+    "exports.cohort_figure_png": VIEWER,
+    "exports.cohort_figure_svg": VIEWER,
+    "exports.cohort_figures_zip": VIEWER,
 }
+EXPORT_ENDPOINTS = {e for e in ENDPOINT_ROLES if e.startswith("exports.")}
 # GET requests to these answer an anonymous visitor with a redirect to the login page (HTML);
 # every other protected route answers 401 JSON.
-BROWSER_ENDPOINTS = {"/", "/<path:path>", "/new", "login.logout", "admin_export.audit_csv"}
+BROWSER_ENDPOINTS = {"/", "/<path:path>", "/new", "login.logout", "admin_export.audit_csv", *EXPORT_ENDPOINTS}
 
 # Dash page path -> role (paths not listed: viewer). Checked on the HTML GET and again when the
 # pages router renders the layout, so in-app navigation cannot reach a page either.

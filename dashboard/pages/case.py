@@ -17,6 +17,7 @@ from dashboard import ids
 from dashboard.auth import CLINICIAN, allows, audit, current_user, require
 from dashboard.components.cards import label_badge, metadata_list, prediction_block
 from dashboard.components.fusion import fusion_block
+from dashboard.exports.links import case_export_row
 from dashboard.figures.image import ImageLayer, case_image_figure, probability_heatmap_figure
 from dashboard.figures.overlay import level_width_to_window
 from dashboard.figures.style import PREDICTION_COLOR, TRUTH_COLOR, empty_figure
@@ -229,7 +230,8 @@ def layout(case_id: str | None = None, **_query):
         [
             dcc.Store(id=ids.CASE_ID, data=row.id),
             html.Div([dcc.Link("← Cohort", href="/cohort"), html.H2(f"Case {row.id}", className="d-inline ms-3")],
-                     className="mb-3"),
+                     className="mb-2"),
+            case_export_row(stored),
             dbc.Row(
                 [
                     dbc.Col([_controls(row, prediction is not None), _graphs(stored, prediction, model)], lg=8),

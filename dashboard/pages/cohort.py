@@ -18,6 +18,7 @@ from dash import Input, Output, State, dash_table, dcc, html
 from dashboard import ids
 from dashboard.cohort import queries
 from dashboard.cohort.filters import AGE_LIMITS, CohortFilter
+from dashboard.exports.links import cohort_export_button
 from dashboard.figures.style import FONT_FAMILY
 from dashboard.services import current_services
 
@@ -176,6 +177,7 @@ def layout(**query):
                     html.Span(count, id=ids.COHORT_COUNT, className="fs-4 text-muted"),
                     dbc.Button("Metrics for this cohort →", id=ids.COHORT_METRICS_LINK, href=f"/metrics{f.to_query()}",
                                color="primary", className="float-end"),
+                    cohort_export_button(location),
                 ],
                 className="mb-2",
             ),

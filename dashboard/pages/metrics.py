@@ -35,6 +35,7 @@ from dashboard.figures.metrics import (
     roc_marker_index,
     warm_up,
 )
+from dashboard.exports.links import metrics_export_row, modebar_config
 from dashboard.figures import plotlyjs
 from dashboard.figures.style import FONT_FAMILY, TEMPLATE, empty_figure
 from dashboard.services import current_services
@@ -42,7 +43,6 @@ from dashboard.services.cache import stable_key
 from pipeline.metrics import confusion_matrix
 
 METRICS_FILTER = "metrics-filter"
-GRAPH_CONFIG = {"displaylogo": False}
 
 
 def load_curves(services, f: CohortFilter):
@@ -170,8 +170,8 @@ def placeholder(height: int) -> dict:
 
 
 def _graph(id_):
-    return dcc.Loading(dcc.Graph(id=id_, config=GRAPH_CONFIG, figure=placeholder(GRAPH_HEIGHTS.get(id_, 420))),
-                       type="circle")
+    graph = dcc.Graph(id=id_, config=modebar_config(id_), figure=placeholder(GRAPH_HEIGHTS.get(id_, 420)))
+    return dcc.Loading(graph, type="circle")  # modebar camera: SVG (dashboard/exports/links.py)
 
 
 def layout(**query):
@@ -192,6 +192,7 @@ def layout(**query):
                       dbc.Button("← Cases of this cohort", href=f"/cohort{f.to_query()}", color="secondary",
                                  outline=True, id=ids.METRICS_COHORT_LINK, className="float-end")], className="mb-2"),
             dcc.Loading(html.Div(id=ids.METRICS_SUMMARY, className="mb-3"), type="dot"),
+            metrics_export_row(f.to_query(), threshold),
             dbc.Card(
                 dbc.CardBody(
                     [
