@@ -48,6 +48,7 @@ CASE_EXPORT_PDF = "case-export-pdf"
 CASE_EXPORT_PNG = "case-export-png"
 CASE_EXPORT_JSON = "case-export-json"
 CASE_EXPORT_SEG = "case-export-seg"
+CASE_EXPORT_SEG_ZIP = "case-export-seg-zip"  # the SEG + the de-identified image it references
 
 # cohort explorer
 COHORT_AGE = "cohort-age"

@@ -54,6 +54,7 @@ ENDPOINT_ROLES = {
     "exports.case_png": VIEWER,
     "exports.case_json": VIEWER,
     "exports.case_seg": VIEWER,
+    "exports.case_seg_zip": VIEWER,
     "exports.cohort_csv": VIEWER,
     "exports.cohort_figure_png": VIEWER,
     "exports.cohort_figure_svg": VIEWER,

@@ -7,6 +7,7 @@ Builders are pure functions of plain data (a `CaseExport`, arrays, a
 * `overlay`    — image + predicted mask at the original resolution (PNG)
 * `pdf`        — the one-page report (reportlab)
 * `seg`        — DICOM SEG referencing the stored, de-identified source DICOM (highdicom)
+* `seg_bundle` — that SEG + the de-identified DICOM it references in one ZIP, so a viewer can open it
 * `case_json`  — the prediction summary + case metadata + model version
 * `cohort_csv` — the filtered cohort, streamed, through the cohort page's own filter and query code
 * `routes`     — the authenticated Flask routes (`/export/…`), each audited

@@ -42,6 +42,10 @@ def case_links(case_id: str, has_prediction: bool, seg_reason: str | None) -> di
         ids.CASE_EXPORT_SEG: {"label": "DICOM SEG", "href": f"{base}.seg.dcm", "enabled": seg_reason is None,
                               "title": seg_reason or "Mask as DICOM Segmentation, opens over the image in "
                                                      "OHIF or 3D Slicer"},
+        ids.CASE_EXPORT_SEG_ZIP: {"label": "SEG + image (ZIP)", "href": f"{base}.seg.zip",
+                                  "enabled": seg_reason is None,
+                                  "title": seg_reason or "The DICOM SEG with the de-identified image it references: "
+                                                         "unzip and open both in 3D Slicer or OHIF"},
     }
 
 

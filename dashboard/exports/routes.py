@@ -2,7 +2,8 @@
 
 Case exports (viewer, like the case page and its images):
 `/export/case/<id>.pdf` (report), `.png` (overlay, `?style=both|contour|fill`),
-`.json` (prediction + metadata + model) and `.seg.dcm` (DICOM SEG; DICOM cases only).
+`.json` (prediction + metadata + model), `.seg.dcm` (DICOM SEG; DICOM cases only) and `.seg.zip`
+(that SEG + the de-identified image it references, so a viewer can open it; see `seg_bundle`).
 Cohort exports (viewer, like the Cohort and Metrics pages), taking the pages'
 own URL query: `/export/cohort.csv?<filter>`, `/export/cohort/figure.png|.svg?figure=roc&threshold=0.5&<filter>`
 and `/export/cohort/figures.zip?threshold=…&<filter>` (every figure, PNG and SVG).
@@ -83,7 +84,7 @@ def _case_done(export, kind: str, data: bytes, filename: str) -> Response:
     model = export.model or {}
     audit("case.export", target=export.case_id, format=kind, model=model.get("name"), version=model.get("version"))
     log.info("case %s exported as %s (%d bytes)", export.case_id, kind, len(data))
-    return attachment(data, "seg" if kind == "seg.dcm" else kind, filename)
+    return attachment(data, {"seg.dcm": "seg", "seg.zip": "zip"}.get(kind, kind), filename)
 
 
 def _no_case() -> Response:
@@ -138,9 +139,8 @@ def seg_unavailable_reason(export, source: bytes | None) -> str | None:
     return None
 
 
-@bp.get("/export/case/<case_id>.seg.dcm")
-def case_seg(case_id: str):
-    from dashboard.exports.seg import SegUnavailable, seg_bytes
+def _seg_source(case_id: str):
+    """(export, stored source.dcm bytes, frame) of a case that can have a SEG, or the plain answer why not."""
     from dashboard.store.files import SOURCE_DICOM
 
     export = _case(case_id)
@@ -153,11 +153,48 @@ def case_seg(case_id: str):
         return plain(404, reason)
     stored = services.store.get(export.case_id)
     frame = (stored.row.meta or {}).get("frame") if stored else None
+    return export, source, frame
+
+
+def _seg_of(export, source: bytes, frame):
+    """The SEG bytes, or the 422 answer saying why highdicom cannot reference this source."""
+    from dashboard.exports.seg import SegUnavailable, seg_bytes
+
     try:
-        data = seg_bytes(source, export.mask, export.model["name"], export.model["version"], frame=frame)
+        return seg_bytes(source, export.mask, export.model["name"], export.model["version"], frame=frame)
     except SegUnavailable as exc:
         return plain(422, f"No DICOM SEG for this case: {exc}.")
+
+
+@bp.get("/export/case/<case_id>.seg.dcm")
+def case_seg(case_id: str):
+    found = _seg_source(case_id)
+    if isinstance(found, Response):
+        return found
+    export, source, frame = found
+    data = _seg_of(export, source, frame)
+    if isinstance(data, Response):
+        return data
     return _case_done(export, "seg.dcm", data, f"lesionlens-{export.case_id}-seg.dcm")
+
+
+@bp.get("/export/case/<case_id>.seg.zip")
+def case_seg_zip(case_id: str):
+    """The SEG with the de-identified image it references (`seg_bundle`), after re-checking that image."""
+    from dashboard.exports.seg_bundle import bundle_zip, release_problem
+
+    found = _seg_source(case_id)
+    if isinstance(found, Response):
+        return found
+    export, source, frame = found
+    problem = release_problem(source, export.case_id)
+    if problem:
+        log.warning("case %s: image + SEG bundle refused: %s", export.case_id, problem)
+        return plain(422, f"No image + SEG bundle for this case: {problem}. The DICOM SEG alone is still available.")
+    data = _seg_of(export, source, frame)
+    if isinstance(data, Response):
+        return data
+    return _case_done(export, "seg.zip", bundle_zip(export, source, data), f"lesionlens-{export.case_id}-seg.zip")
 
 
 # ----------------------------------------------------------------- cohorts

@@ -1,7 +1,7 @@
 """The predicted lesion mask as a DICOM Segmentation (SEG) that references the case's source image.
 
 Only a case uploaded as DICOM has a DICOM image to reference: the store keeps
-its de-identified file (`source.dcm`, never served). The SEG copies the
+its de-identified file (`source.dcm`; served only beside the SEG, `seg_bundle`). The SEG copies the
 patient/study attributes from that de-identified header (so it carries the
 case's pseudonym, never the original name or ID), joins its study, and names
 the source instance (and frame) it segments, which is what lets OHIF or 3D

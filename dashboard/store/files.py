@@ -4,7 +4,8 @@ Each case owns one folder (`<root>/<id[:2]>/<id>/`): display.png (what the
 browser shows), pixels.npy (modality units, for window/level), thumb.png,
 truth.png (ground-truth mask) and per-model prediction masks and probability
 maps, and for DICOM uploads source.dcm (the de-identified file, zeroed
-preamble; never served). Writes go to a temp file in the same folder, are
+preamble; served only inside the SEG bundle, exports/seg_bundle.py, after
+re-checking its de-identification marks). Writes go to a temp file in the same folder, are
 fsynced, `os.replace`d, and the folder is fsynced too (a rename is only
 durable once its directory entry is on disk), so a crash, a power cut or a
 second worker reading at the same moment never sees half a PNG. New folders
@@ -32,7 +33,7 @@ from pipeline.io import to_png_bytes
 CASE_ID = re.compile(r"^[a-z0-9_-]{4,32}$")
 THUMB_SIDE = 96
 TEMP_SUFFIX = ".tmp"
-SOURCE_DICOM = "source.dcm"  # de-identified DICOM as stored (never served)
+SOURCE_DICOM = "source.dcm"  # de-identified DICOM as stored (served only in the SEG bundle)
 ORIGINAL = "original.bin"  # the uploaded bytes, only with LESIONLENS_KEEP_ORIGINALS=1 (never served)
 
 
