@@ -27,7 +27,7 @@ from typing import Any
 
 from pipeline.errors import BundleError
 from pipeline.lesion_features import lesion_features
-from pipeline.patient_features import assert_allowed, has_patient_data, metadata_features
+from pipeline.patient_features import assert_allowed, has_patient_data, metadata_features, unasked_features
 from pipeline.types import Prediction
 
 FUSION_FILE = "fusion.json"
@@ -87,9 +87,13 @@ class FusionModel:
         if any(not math.isfinite(v) for v in (*self.impute, *self.mean, *self.scale, *self.coef, self.intercept)):
             raise ValueError("fusion model: every number must be finite")
 
-    def predict(self, features: Mapping[str, float]) -> FusedResult:
+    def predict(self, features: Mapping[str, float], neutral: frozenset[str] = frozenset()) -> FusedResult:
+        """Fused probability; inputs named in `neutral` are held at their training mean (no contribution)."""
         contributions: dict[str, float] = {}
         for name, fill, mu, sd, beta in zip(self.feature_names, self.impute, self.mean, self.scale, self.coef):
+            if name in neutral:
+                contributions[name] = 0.0
+                continue
             value = features.get(name, math.nan)
             value = fill if value is None or not math.isfinite(float(value)) else float(value)
             contributions[name] = beta * (value - mu) / (sd if sd > 0 else 1.0)
@@ -138,7 +142,9 @@ def apply_fusion(prediction: Prediction, model: FusionModel, metadata: Mapping[s
                  spacing_mm: tuple[float, float] | None = None) -> Prediction:
     """The prediction with the fused probability, label and contributions, when patient data is given.
 
-    Without any patient field the image-only prediction is returned as is
+    Groups of patient fields the caller never supplied (e.g. signs, tissue
+    composition from a form without those fields) contribute nothing: see
+    `unasked_features`. Without any patient field the image-only prediction is returned as is
     (fused=False): a "fused" answer built from imputed values alone would
     claim evidence that was never there. The image-only probability stays in
     `image_probability` either way.
@@ -147,7 +153,7 @@ def apply_fusion(prediction: Prediction, model: FusionModel, metadata: Mapping[s
     if not has_patient_data(metadata):
         return image_only
     lesion = lesion_features(prediction.mask if prediction.lesion_found else prediction.mask[:0, :0], spacing_mm)
-    result = model.predict(features_from(metadata, lesion, prediction.probability))
+    result = model.predict(features_from(metadata, lesion, prediction.probability), neutral=unasked_features(metadata))
     label = prediction.label
     if label != "normal":
         label = "malignant" if result.probability >= model.threshold else "benign"

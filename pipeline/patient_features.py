@@ -138,6 +138,31 @@ def metadata_features(metadata: Mapping[str, Any] | None) -> dict[str, float]:
     return {name: out[name] for name in METADATA_FEATURES}
 
 
+# Metadata keys -> the features they feed. A group whose keys the caller never supplied (the
+# form has no such field) is "not asked", which is not the same as "asked and not recorded".
+FEATURE_GROUPS: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("age",): ("age", "age_missing"),
+    ("sex",): ("sex_male", "sex_missing"),
+    ("history", "symptoms"): ("family_history", "personal_history", "hormonal_therapy", "nipple_discharge",
+                              "symptoms_missing"),
+    ("signs",): ("palpable", "retraction", "inflammatory_signs", "breast_scar", "signs_missing"),
+    ("tissue_composition",): ("tissue_fibroglandular", "tissue_heterogeneous", "lactating", "tissue_missing"),
+}
+
+
+def unasked_features(metadata: Mapping[str, Any] | None) -> frozenset[str]:
+    """Features of the groups none of whose keys appear in `metadata` at all.
+
+    Why: in BrEaST "signs not recorded" carries weight (a property of how
+    that dataset was collected). The dashboard form has no signs or tissue
+    field, so every upload would otherwise be pushed by an indicator that
+    describes our form, not the patient. Such groups are held at the
+    training mean, i.e. contribute nothing.
+    """
+    present = set(metadata or {})
+    return frozenset(f for keys, feats in FEATURE_GROUPS.items() if not present.intersection(keys) for f in feats)
+
+
 def has_patient_data(metadata: Mapping[str, Any] | None) -> bool:
     """True when at least one allowed field is recorded (otherwise fusion would be pure imputation)."""
     if not metadata:

@@ -118,3 +118,15 @@ def test_no_lesion_found_uses_the_missing_lesion_inputs():
               coef=(1.0, 2.0))
     fused = apply_fusion(prediction(0.5, found=False), m, {"age": 40})
     assert fused.contributions["lesion_missing"] == pytest.approx(2.0 * (1.0 - 0.1) / 0.3)
+
+
+def test_groups_the_caller_never_asked_about_contribute_nothing():
+    m = model(names=("image_logit", "age", "palpable", "signs_missing"), impute=(0.0, 55.0, 0.0, 0.0),
+              mean=(0.0, 50.0, 0.3, 0.4), scale=(1.5, 15.0, 0.45, 0.5), coef=(1.2, 0.8, 0.5, 1.5))
+    form = apply_fusion(prediction(0.3), m, {"age": 70, "symptoms": "lump"})  # a form without a signs field
+    assert form.contributions["signs_missing"] == 0.0 and form.contributions["palpable"] == 0.0
+    assert form.contributions["age"] == pytest.approx(0.8 * (70 - 50) / 15)
+    asked = apply_fusion(prediction(0.3), m, {"age": 70, "signs": None})  # asked, not recorded
+    assert asked.contributions["signs_missing"] == pytest.approx(1.5 * (1 - 0.4) / 0.5)
+    assert asked.probability > form.probability
+    assert sum(form.contributions.values()) == pytest.approx(logit(form.probability) - m.intercept)
