@@ -123,6 +123,8 @@ def metadata_features(metadata: Mapping[str, Any] | None) -> dict[str, float]:
     out["symptoms_missing"] = float(symptoms is None and math.isnan(history))
 
     signs = _text(md["signs"])
+    if signs is None and "signs" not in (metadata or {}) and symptoms is not None:
+        signs = symptoms  # one free-text box (the upload form) describes symptoms and signs together
     out.update(_flags(signs, SIGN_KEYWORDS))
     out["signs_missing"] = float(signs is None)
 
@@ -145,7 +147,7 @@ FEATURE_GROUPS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("sex",): ("sex_male", "sex_missing"),
     ("history", "symptoms"): ("family_history", "personal_history", "hormonal_therapy", "nipple_discharge",
                               "symptoms_missing"),
-    ("signs",): ("palpable", "retraction", "inflammatory_signs", "breast_scar", "signs_missing"),
+    ("signs", "symptoms"): ("palpable", "retraction", "inflammatory_signs", "breast_scar", "signs_missing"),
     ("tissue_composition",): ("tissue_fibroglandular", "tissue_heterogeneous", "lactating", "tissue_missing"),
 }
 
@@ -185,12 +187,12 @@ FACTORS = {
     "personal_history": "personal history of breast cancer",
     "hormonal_therapy": "HRT / hormonal contraception",
     "nipple_discharge": "nipple discharge",
-    "symptoms_missing": "symptoms not recorded",
+    "symptoms_missing": "symptoms recorded or not",
     "palpable": "palpable lump",
     "retraction": "skin / nipple retraction",
     "inflammatory_signs": "redness / warmth",
     "breast_scar": "breast scar",
-    "signs_missing": "signs not recorded",
+    "signs_missing": "signs recorded or not",
     "tissue_fibroglandular": "tissue composition", "tissue_heterogeneous": "tissue composition",
     "lactating": "tissue composition", "tissue_missing": "tissue composition",
     "lesion_missing": "lesion shape", "log_area_fraction": "lesion size",

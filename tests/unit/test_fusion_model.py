@@ -123,10 +123,17 @@ def test_no_lesion_found_uses_the_missing_lesion_inputs():
 def test_groups_the_caller_never_asked_about_contribute_nothing():
     m = model(names=("image_logit", "age", "palpable", "signs_missing"), impute=(0.0, 55.0, 0.0, 0.0),
               mean=(0.0, 50.0, 0.3, 0.4), scale=(1.5, 15.0, 0.45, 0.5), coef=(1.2, 0.8, 0.5, 1.5))
-    form = apply_fusion(prediction(0.3), m, {"age": 70, "symptoms": "lump"})  # a form without a signs field
+    form = apply_fusion(prediction(0.3), m, {"age": 70, "history": True})  # a form without signs or symptoms
     assert form.contributions["signs_missing"] == 0.0 and form.contributions["palpable"] == 0.0
     assert form.contributions["age"] == pytest.approx(0.8 * (70 - 50) / 15)
     asked = apply_fusion(prediction(0.3), m, {"age": 70, "signs": None})  # asked, not recorded
     assert asked.contributions["signs_missing"] == pytest.approx(1.5 * (1 - 0.4) / 0.5)
     assert asked.probability > form.probability
     assert sum(form.contributions.values()) == pytest.approx(logit(form.probability) - m.intercept)
+
+
+def test_one_free_text_box_feeds_the_sign_keywords_when_there_is_no_signs_field():
+    form = metadata_features({"age": 50, "symptoms": "palpable lump, 3 weeks"})
+    assert form["palpable"] == 1.0 and form["signs_missing"] == 0.0
+    dataset_row = metadata_features({"symptoms": "palpable lump", "signs": None})  # a signs column, empty
+    assert math.isnan(dataset_row["palpable"]) and dataset_row["signs_missing"] == 1.0
