@@ -3,10 +3,10 @@
 Why: TensorFlow 2.21's tf.data generator op (used by Keras `PyDataset`) sets
 glibc's `M_TRIM_THRESHOLD` to 128 kB ("Memory patch applied" in the log), so
 every training step hands its activation buffers back to the kernel and faults
-them in again. Measured here on a 160 x 160 U-Net step (`bench/bench_allocator.py`):
-glibc 2.3 images/s with ~20 million minor page faults per 320 images and half
-the CPU time in the kernel; jemalloc with purging disabled 7.8 images/s and
-~24 thousand faults. glibc's own `MALLOC_*` variables cannot undo it because
+them in again. Measured here on a 160 x 160 U-Net step (`bench/bench_allocator.py`,
+320 images): glibc 3.9 images/s, 19.8 million minor page faults, 73 s of the
+145 s CPU time in the kernel; jemalloc with purging disabled 8.5 images/s,
+21 thousand faults, 1 s in the kernel. glibc's own `MALLOC_*` variables cannot undo it because
 TensorFlow calls `mallopt()` itself, so the fix is a different allocator,
 which has to be preloaded before the interpreter starts: hence a re-exec.
 
