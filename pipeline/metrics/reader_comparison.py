@@ -34,6 +34,7 @@ import numpy as np
 from pipeline.metrics.bootstrap import resample_indices
 from pipeline.metrics.classification import BIRADS_ORDINAL, _birads_key, as_labels, as_scores, roc_auc
 from pipeline.metrics.jsonable import to_jsonable
+from pipeline.metrics.fast import binary_counts
 
 __all__ = [
     "SCALES",
@@ -128,36 +129,39 @@ def category_labels(scale: str) -> dict[float, str]:
 def roc_points(y: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(fpr, tpr) of every achievable "score >= t" rule, from (0, 0) to (1, 1).
 
-    Ties share one point (a threshold cannot split them). Pure numpy, because
-    the bootstrap calls it thousands of times.
+    Ties share one point (a threshold cannot split them); the counts come
+    from `fast.binary_counts` (one sort, no sklearn: the bootstrap calls this
+    thousands of times).
     """
-    n_pos = int(y.sum())
-    n_neg = y.shape[0] - n_pos
-    order = np.argsort(-score, kind="stable")
-    ordered, hits = score[order], y[order]
-    last_of_value = np.r_[np.flatnonzero(np.diff(ordered) != 0), ordered.shape[0] - 1]
-    tp = np.cumsum(hits)[last_of_value]
-    fp = (last_of_value + 1) - tp
-    return np.r_[0.0, fp / n_neg], np.r_[0.0, tp / n_pos]
+    counts = binary_counts(y, score)
+    n_pos, n_neg = int(counts.tps[-1]), int(counts.fps[-1])
+    return np.r_[0.0, counts.fps / n_neg], np.r_[0.0, counts.tps / n_pos]
+
+
+def _roc_for_target(y, score, target: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ROC points, or None when one class is absent or the target is undefined."""
+    y = as_labels(y)
+    s = as_scores(score, y.shape[0])
+    if y.all() or not y.any() or not math.isfinite(target):
+        return None
+    return roc_points(y, s)
 
 
 def specificity_at_sensitivity(y, score, target: float) -> float:
     """Best specificity among thresholds whose sensitivity is >= `target`."""
-    y = as_labels(y)
-    s = as_scores(score, y.shape[0])
-    if y.all() or not y.any() or not math.isfinite(target):
+    roc = _roc_for_target(y, score, target)
+    if roc is None:
         return math.nan
-    fpr, tpr = roc_points(y, s)
+    fpr, tpr = roc
     return float(np.max(1.0 - fpr[tpr >= target - 1e-12]))
 
 
 def sensitivity_at_specificity(y, score, target: float) -> float:
     """Best sensitivity among thresholds whose specificity is >= `target`."""
-    y = as_labels(y)
-    s = as_scores(score, y.shape[0])
-    if y.all() or not y.any() or not math.isfinite(target):
+    roc = _roc_for_target(y, score, target)
+    if roc is None:
         return math.nan
-    fpr, tpr = roc_points(y, s)
+    fpr, tpr = roc
     return float(np.max(tpr[1.0 - fpr >= target - 1e-12]))
 
 
