@@ -138,10 +138,14 @@ def ensemble_rows(cv_dir: Path, dataset: str, ensemble: Path | None, reports: Pa
     """Each fold model, their mean ± sd, and the ensemble of all folds, on one dataset."""
     from pipeline.datasets import load_cases
 
+    from training.ensemble import has_weights
+
     folds = sorted((p for p in cv_dir.glob("fold_*") if (p / "bundle.json").is_file()),
                    key=lambda p: int(p.name.split("_")[1]))
+    skipped = [p.name for p in folds if not has_weights(p)]
+    folds = [p for p in folds if p.name not in skipped]
     if not folds:
-        raise LesionLensError(f"no fold bundles in {cv_dir}")
+        raise LesionLensError(f"no fold bundles with weights in {cv_dir}")
     summary = json.loads((cv_dir / "cv_summary.json").read_text()) if (cv_dir / "cv_summary.json").is_file() else {}
     trained_on = summary.get("dataset")
     if ensemble is None:
@@ -159,6 +163,8 @@ def ensemble_rows(cv_dir: Path, dataset: str, ensemble: Path | None, reports: Pa
     ens = _evaluate("ensemble", ensemble, cases, dataset, reports, n_boot)
     ens.label = f"ensemble ({len(folds)} members)"
     notes = []
+    if skipped:
+        notes.append(f"Not scored (weights not on this machine, text results only): {', '.join(skipped)}.")
     if trained_on and trained_on == dataset:
         notes.append(f"**Caution**: {dataset} is the dataset these models were cross-validated on; every fold "
                      "model trained on most of it, so these numbers are optimistic. Use an external dataset.")

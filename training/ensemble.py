@@ -9,6 +9,7 @@ CV table as its cross-validated metrics.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -19,15 +20,33 @@ from pipeline.bundle import read_bundle_card, write_bundle_card
 from pipeline.calibration import Calibration, fit_platt
 from training.calibration import youden_threshold
 
+log = logging.getLogger(__name__)
+
+
+def has_weights(fold: Path) -> bool:
+    """A fold copied from `results/` keeps its card and predictions but not its .keras files.
+
+    Reads the card without validation (which would reject exactly these folds); folds that do
+    have weights are validated afterwards by `read_bundle_card`.
+    """
+    members = json.loads((fold / "bundle.json").read_text()).get("members") or [{}]
+    return all(members[0].get(key) and (fold / members[0][key]).exists() for key in ("seg", "cls"))
+
 
 def write_ensemble(cv_dir: Path, out: Path, spec: str) -> Path:
     folds = sorted(p for p in cv_dir.glob("fold_*") if (p / "fold_metrics.json").exists())
     if not folds:
         raise ValueError(f"no finished folds in {cv_dir}")
-    cards = [read_bundle_card(f) for f in folds]
+    with_weights = [(f, read_bundle_card(f)) for f in folds if has_weights(f)]
+    if not with_weights:
+        raise ValueError(f"no fold in {cv_dir} has its weight files (text-only results cannot form an ensemble)")
+    without = [f.name for f in folds if not has_weights(f)]
+    if without:
+        log.warning("ensemble without %s: their weights are not here (finished on another machine); "
+                    "their predictions still enter the pooled calibration", ", ".join(without))
     out.mkdir(parents=True, exist_ok=True)
     members = []
-    for i, (fold, card) in enumerate(zip(folds, cards)):
+    for i, (fold, card) in enumerate(with_weights):
         dest = out / "members" / str(i)
         dest.mkdir(parents=True, exist_ok=True)
         for key in ("seg", "cls"):
@@ -35,7 +54,8 @@ def write_ensemble(cv_dir: Path, out: Path, spec: str) -> Path:
         members.append({"seg": f"members/{i}/seg.keras", "cls": f"members/{i}/cls.keras", "from": fold.name})
     # pooled OOF: undo each fold's calibration to recover comparable raw logits
     frames = []
-    for fold, card in zip(folds, cards):
+    for fold in folds:
+        card = json.loads((fold / "bundle.json").read_text())  # calibration only: weights not needed
         df = pd.read_csv(fold / "predictions.csv")
         df["logit"] = Calibration.from_card(card["calibration"]).logit_from_probability(df["probability"])
         frames.append(df)
@@ -45,7 +65,7 @@ def write_ensemble(cv_dir: Path, out: Path, spec: str) -> Path:
     threshold = youden_threshold(calibration.probability(oof["logit"].to_numpy()), oof["malignant"].to_numpy())
     summary_path = cv_dir / "cv_summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    base = cards[0]
+    base = with_weights[0][1]
     card = {
         **{k: base[k] for k in ("preprocessing", "label_map", "has_normal", "tta_flip", "models") if k in base},
         "name": out.name,
@@ -53,7 +73,8 @@ def write_ensemble(cv_dir: Path, out: Path, spec: str) -> Path:
         "thresholds": {**base["thresholds"], "malignant": threshold},
         "calibration": calibration.to_card(),
         "members": members,
-        "training": {**base["training"], "split": {"kind": "cv-ensemble", "folds": [f.name for f in folds]}},
+        "training": {**base["training"], "split": {"kind": "cv-ensemble", "folds": [f.name for f, _ in with_weights],
+                                                   "folds_without_weights": without}},
         "metrics": {"cross_validation": summary.get("table"), "pooled_oof": summary.get("pooled")},
     }
     card["training"]["dataset"] = spec

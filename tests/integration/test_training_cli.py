@@ -140,3 +140,21 @@ def test_cv_resumes_and_builds_ensemble(tmp_path):
 
     pred = Predictor(ens).predict_gray(np.full((80, 90), 120, np.uint8))
     assert 0 <= pred.probability <= 1
+
+    # a fold resumed from text-only results (results/: card + predictions, no .keras) is left out of the
+    # members but still calibrates; with no weights anywhere the ensemble is refused
+    for weights in (out / "fold_1").rglob("*.keras"):
+        weights.unlink()
+    partial = read_bundle_card(Path(main_ensemble(out, tmp_path / "partial")))
+    assert [m["from"] for m in partial["members"]] == ["fold_2"]
+    assert partial["training"]["split"]["folds_without_weights"] == ["fold_1"]
+    for weights in (out / "fold_2").rglob("*.keras"):
+        weights.unlink()
+    with pytest.raises(ValueError, match="weight files"):
+        main_ensemble(out, tmp_path / "none")
+
+
+def main_ensemble(cv_dir, out):
+    from training.ensemble import write_ensemble
+
+    return write_ensemble(cv_dir, out, "synthetic:36:2")
