@@ -59,7 +59,9 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def _build(cls, data: dict[str, Any], where: str):
+def _build(cls, data: dict[str, Any], where: str, base=None):
+    """`cls` from the keys in `data`; keys not given keep `base`'s values (a field's own default
+    instance, which may differ from its class defaults, e.g. the recipe's 128 px U-Net)."""
     if not isinstance(data, dict):
         raise LesionLensError(f"config section {where or 'root'} must be a mapping")
     known = {f.name: f for f in dataclasses.fields(cls)}
@@ -71,12 +73,12 @@ def _build(cls, data: dict[str, Any], where: str):
         f = known[name]
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         if dataclasses.is_dataclass(default):
-            kwargs[name] = _build(type(default), value, f"{where}.{name}".strip("."))
+            kwargs[name] = _build(type(default), value, f"{where}.{name}".strip("."), default)
         elif isinstance(default, tuple) and isinstance(value, list):
             kwargs[name] = tuple(value)
         else:
             kwargs[name] = value
-    return cls(**kwargs)
+    return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
 
 
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:

@@ -57,3 +57,22 @@ def test_config_rejects_unknown_keys(tmp_path):
         config_from_dict({"seg": {"epoch": 3}})
     with pytest.raises(LesionLensError, match="not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_partial_section_keeps_the_fields_own_default():
+    """A YAML that changes one key of a nested section must not reset its siblings to class defaults."""
+    from dataclasses import dataclass, field
+
+    from training.config import _build
+
+    @dataclass(frozen=True)
+    class Inner:
+        size: int = 1
+        width: int = 2
+
+    @dataclass(frozen=True)
+    class Outer:
+        inner: Inner = field(default_factory=lambda: Inner(size=128, width=6))
+
+    assert _build(Outer, {"inner": {"width": 7}}, "") == Outer(Inner(size=128, width=7))
+    assert _build(Outer, {}, "") == Outer()
