@@ -37,8 +37,12 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
-def read_bundle_card(bundle_dir: str | Path) -> dict[str, Any]:
-    """Parse and validate bundle.json; every problem becomes a BundleError."""
+def read_bundle_card(bundle_dir: str | Path, require_weights: bool = True) -> dict[str, Any]:
+    """Parse and validate bundle.json; every problem becomes a BundleError.
+
+    `require_weights=False` accepts a card whose .keras files are absent (a CV fold kept as text
+    results only: its calibration and metrics are still valid) and says so in `has_weights`.
+    """
     bundle_dir = Path(bundle_dir)
     card_path = bundle_dir / "bundle.json"
     if not bundle_dir.is_dir():
@@ -61,11 +65,12 @@ def read_bundle_card(bundle_dir: str | Path) -> dict[str, Any]:
         )
     if not card["members"]:
         raise BundleError(f"bundle {bundle_dir.name} lists no model members")
-    for member in card["members"]:
-        for key in ("seg", "cls"):
-            rel = member.get(key)
-            if not rel or not (bundle_dir / rel).is_file():
-                raise BundleError(f"bundle {bundle_dir.name} is incomplete: {key} weights {rel!r} are missing")
+    missing_weights = [(key, member.get(key)) for member in card["members"] for key in ("seg", "cls")
+                       if not member.get(key) or not (bundle_dir / member[key]).is_file()]
+    if missing_weights and require_weights:
+        key, rel = missing_weights[0]
+        raise BundleError(f"bundle {bundle_dir.name} is incomplete: {key} weights {rel!r} are missing")
+    card["has_weights"] = not missing_weights
     card["path"] = str(bundle_dir)
     return card
 
@@ -104,6 +109,7 @@ def write_bundle_card(bundle_dir: str | Path, card: dict[str, Any]) -> Path:
         **card,
     }
     full.pop("path", None)
+    full.pop("has_weights", None)  # facts about this folder as read, not part of the card
     tmp = bundle_dir / "bundle.json.tmp"
     tmp.write_text(json.dumps(full, indent=2, default=str))
     os.replace(tmp, bundle_dir / "bundle.json")

@@ -24,23 +24,19 @@ log = logging.getLogger(__name__)
 
 
 def has_weights(fold: Path) -> bool:
-    """A fold copied from `results/` keeps its card and predictions but not its .keras files.
-
-    Reads the card without validation (which would reject exactly these folds); folds that do
-    have weights are validated afterwards by `read_bundle_card`.
-    """
-    members = json.loads((fold / "bundle.json").read_text()).get("members") or [{}]
-    return all(members[0].get(key) and (fold / members[0][key]).exists() for key in ("seg", "cls"))
+    """A fold copied from `results/` keeps its card and predictions but not its .keras files."""
+    return read_bundle_card(fold, require_weights=False)["has_weights"]
 
 
 def write_ensemble(cv_dir: Path, out: Path, spec: str) -> Path:
     folds = sorted(p for p in cv_dir.glob("fold_*") if (p / "fold_metrics.json").exists())
     if not folds:
         raise ValueError(f"no finished folds in {cv_dir}")
-    with_weights = [(f, read_bundle_card(f)) for f in folds if has_weights(f)]
+    cards = [read_bundle_card(f, require_weights=False) for f in folds]
+    with_weights = [(f, c) for f, c in zip(folds, cards) if c["has_weights"]]
     if not with_weights:
         raise ValueError(f"no fold in {cv_dir} has its weight files (text-only results cannot form an ensemble)")
-    without = [f.name for f in folds if not has_weights(f)]
+    without = [f.name for f, c in zip(folds, cards) if not c["has_weights"]]
     if without:
         log.warning("ensemble without %s: their weights are not here (finished on another machine); "
                     "their predictions still enter the pooled calibration", ", ".join(without))
@@ -54,8 +50,7 @@ def write_ensemble(cv_dir: Path, out: Path, spec: str) -> Path:
         members.append({"seg": f"members/{i}/seg.keras", "cls": f"members/{i}/cls.keras", "from": fold.name})
     # pooled OOF: undo each fold's calibration to recover comparable raw logits
     frames = []
-    for fold in folds:
-        card = json.loads((fold / "bundle.json").read_text())  # calibration only: weights not needed
+    for fold, card in zip(folds, cards):
         df = pd.read_csv(fold / "predictions.csv")
         df["logit"] = Calibration.from_card(card["calibration"]).logit_from_probability(df["probability"])
         frames.append(df)
