@@ -68,11 +68,16 @@ def prepare_upload(data: bytes, *, max_bytes: int, pseudonym: str, salt: bytes,
     from pipeline.deid import deidentify_bytes
     from pipeline.io import Limits, load_image
     from pipeline.io.dicom_header import read_dataset
+    from pipeline.io.limits import UPLOAD_MIN_SIDE, check_dimensions, check_not_blank
     from pipeline.io.dicom_meta import metadata
     from pipeline.io.sniff import DICOM
 
     limits = Limits(max_bytes=max_bytes)
     record = load_image(bytes(data), limits=limits)
+    # Checked once decoded (a damaged small file keeps its own message): a 1 x 1 or 20 x 500 image and a
+    # blank one would otherwise be "analysed" and get a meaningless P(malignant).
+    check_dimensions(record.shape[1], record.shape[0], Limits(min_side=UPLOAD_MIN_SIDE))
+    check_not_blank(record.pixels)
     files: dict[str, bytes] = {}
     if record.source_format == DICOM:
         clean = deidentify_bytes(bytes(data), pseudonym=pseudonym, salt=salt, limits=limits)

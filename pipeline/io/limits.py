@@ -15,6 +15,11 @@ from dataclasses import dataclass
 from pipeline.errors import ImageLoadError
 
 MB = 1024 * 1024
+# Smallest image side the dashboard ingests (uploads, imports, batch jobs): the model letterboxes every
+# image to 128 px and a lesion needs a few dozen pixels to be told from speckle, so anything narrower than
+# 32 px (a 1 x 1 tracking pixel, an icon, a thumbnail strip) cannot carry a diagnosis. The library
+# default (`Limits.min_side`) stays 1 so code reading small test arrays is unaffected.
+UPLOAD_MIN_SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -29,9 +34,10 @@ class Limits:
     max_pixels: int = 50_000_000  # rows x columns (x frames x samples for DICOM)
     max_frames: int = 1000  # pages of a TIFF / frames of a DICOM
     max_sequence_depth: int = 8  # nesting of DICOM sequences
+    min_side: int = 1  # smallest width and height accepted (uploads: UPLOAD_MIN_SIDE)
 
     def __post_init__(self) -> None:
-        for name in ("max_bytes", "max_pixels", "max_frames", "max_sequence_depth"):
+        for name in ("max_bytes", "max_pixels", "max_frames", "max_sequence_depth", "min_side"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"Limits.{name} must be a positive integer, got {value!r}")
@@ -74,6 +80,11 @@ def check_dimensions(
     """
     if width <= 0 or height <= 0:
         raise ImageLoadError(f"image is {width} x {height} pixels: it has no pixels to show")
+    if min(width, height) < limits.min_side:
+        raise ImageLoadError(
+            f"image is {width} x {height} pixels: too small to analyse, each side must be at least "
+            f"{limits.min_side} pixels"
+        )
     total = width * height * max(frames, 1) * max(samples, 1)
     if total <= limits.max_pixels:
         return
@@ -85,6 +96,26 @@ def check_dimensions(
     raise ImageLoadError(
         f"image is {width} x {height} pixels{extra}, the limit is {_megapixels(limits.max_pixels)}"
     )
+
+
+def check_not_blank(pixels) -> None:
+    """Reject an image whose pixels all have one value: there is nothing in it to segment or classify.
+
+    Checked after decoding (a blank image is cheap to decode once its size passed the header checks).
+    """
+    import numpy as np
+
+    array = np.asarray(pixels)
+    if array.size == 0:
+        raise ImageLoadError("image has no pixels to show")
+    first = array.flat[0]
+    if not np.any(array != first):
+        value = first.item() if hasattr(first, "item") else first
+        raise ImageLoadError(
+            f"image is blank: every pixel has the same value ({value:g}), so there is nothing to analyse"
+            if isinstance(value, (int, float)) else
+            "image is blank: every pixel has the same value, so there is nothing to analyse"
+        )
 
 
 def check_frame_count(frames: int, limits: Limits) -> None:

