@@ -100,6 +100,7 @@ TABLE_COLUMNS = (
     PredictionRow.probability,
     PredictionRow.uncertainty,
     PredictionRow.dice,
+    PredictionRow.lesion_found,
 )
 
 

@@ -9,6 +9,8 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 LABEL_TEXT = {"malignant": "Malignant", "benign": "Benign", "normal": "No lesion"}
+NO_LESION_TEXT = "No lesion found"
+NO_DIAGNOSIS_TEXT = "— (no lesion found: no diagnosis)"
 METADATA_NAMES = {
     "age": "Age (years)",
     "sex": "Sex",
@@ -51,6 +53,29 @@ def uncertainty_text(uncertainty: float | None) -> str:
     return f"±{uncertainty:.2f} ({level})"
 
 
+def no_lesion(prediction: Any) -> bool:
+    """True when the model found no lesion: then nothing may be shown as a diagnosis.
+
+    `prediction` is a summary dict, a PredictionRow or a table row (`lesion_found` key or
+    attribute). Only an explicit False counts, so older rows without the field keep their label.
+    Every display (New case card, case page, cohort table and CSV, PDF) goes through this one test.
+    """
+    if prediction is None:
+        return False
+    found = prediction.get("lesion_found") if isinstance(prediction, dict) else getattr(prediction, "lesion_found",
+                                                                                          None)
+    return found is not None and not bool(found)
+
+
+def shown_label(prediction: Any) -> str | None:
+    """The label a page shows: "normal" (No lesion found) for an empty mask, else the model's label."""
+    if prediction is None:
+        return None
+    if no_lesion(prediction):
+        return "normal"
+    return prediction.get("label") if isinstance(prediction, dict) else getattr(prediction, "label", None)
+
+
 def label_badge(label: str | None, size: str = "fs-5") -> dbc.Badge:
     color = {"malignant": "danger", "benign": "success", "normal": "secondary"}.get(label or "", "secondary")
     return dbc.Badge(LABEL_TEXT.get(label or "", label or "unknown"), color=color, className=f"{size} ll-label")
@@ -59,16 +84,25 @@ def label_badge(label: str | None, size: str = "fs-5") -> dbc.Badge:
 def prediction_block(summary: dict[str, Any], dice: float | None = None) -> html.Div:
     """Label, calibrated probability, uncertainty, area and model, as a definition list."""
     model = summary.get("model") or {}
-    rows = [
-        ("Model says", html.Span(label_badge(summary.get("label")), className="ll-pred-label")),
-        ("P(malignant), calibrated", html.Span(format_probability(summary.get("probability")),
-                                               className="ll-big-number ll-probability")),
-        ("Uncertainty", uncertainty_text(summary.get("uncertainty"))),
-        ("Lesion area", format_area(summary.get("area_px"), summary.get("area_mm2"),
-                                    bool(summary.get("lesion_found", True)))),
-        ("Lesion found", "yes" if summary.get("lesion_found") else "no — classification is a best guess"),
-        ("Model", f"{model.get('name', '?')} v{model.get('version', '?')}"),
-    ]
+    if no_lesion(summary):  # an empty mask never carries a diagnosis: no label, no P(malignant)
+        rows = [
+            ("Model says", html.Span(dbc.Badge(NO_LESION_TEXT, color="secondary", className="fs-5 ll-label"),
+                                     className="ll-pred-label")),
+            ("P(malignant), calibrated", html.Span(NO_DIAGNOSIS_TEXT, className="ll-probability ll-no-lesion")),
+            ("Lesion area", format_area(summary.get("area_px"), summary.get("area_mm2"), False)),
+            ("Lesion found", "no"),
+            ("Model", f"{model.get('name', '?')} v{model.get('version', '?')}"),
+        ]
+    else:
+        rows = [
+            ("Model says", html.Span(label_badge(summary.get("label")), className="ll-pred-label")),
+            ("P(malignant), calibrated", html.Span(format_probability(summary.get("probability")),
+                                                   className="ll-big-number ll-probability")),
+            ("Uncertainty", uncertainty_text(summary.get("uncertainty"))),
+            ("Lesion area", format_area(summary.get("area_px"), summary.get("area_mm2"), True)),
+            ("Lesion found", "yes"),
+            ("Model", f"{model.get('name', '?')} v{model.get('version', '?')}"),
+        ]
     if dice is not None:
         rows.append(("Dice vs ground truth", f"{dice:.2f}"))
     timings = summary.get("timings_ms") or {}

@@ -40,6 +40,8 @@ COLUMNS = (
 )
 HEADER = tuple(name for name, _ in COLUMNS)
 BATCH = 500
+_FOUND, _LABEL, _PROB, _UNC = (HEADER.index(n) for n in ("lesion_found", "predicted_label", "probability_malignant",
+                                                          "uncertainty"))
 
 
 def shown_filter(query: str | dict | None) -> CohortFilter:
@@ -73,6 +75,14 @@ def cell(value: Any) -> Any:
     return value
 
 
+def shown_row(row) -> list[Any]:
+    """A row as the Cohort table shows it: an empty mask carries no diagnosis ("normal", no probability)."""
+    values = list(row)
+    if values[_FOUND] is False:
+        values[_LABEL], values[_PROB], values[_UNC] = "normal", None, None
+    return values
+
+
 def csv_rows(store, f: CohortFilter, model: tuple[str, str] | None) -> Iterator[str]:
     """CSV text in chunks: the header, then about BATCH rows per chunk."""
     buffer = io.StringIO()
@@ -84,5 +94,5 @@ def csv_rows(store, f: CohortFilter, model: tuple[str, str] | None) -> Iterator[
         for partition in session.execute(query).partitions():
             buffer.seek(0)
             buffer.truncate()
-            writer.writerows([cell(v) for v in row] for row in partition)
+            writer.writerows([cell(v) for v in shown_row(row)] for row in partition)
             yield buffer.getvalue()

@@ -21,7 +21,16 @@ from xml.sax.saxutils import escape
 
 from PIL import Image as PILImage
 
-from dashboard.components.cards import LABEL_TEXT, METADATA_NAMES, format_area, format_probability, uncertainty_text
+from dashboard.components.cards import (
+    LABEL_TEXT,
+    METADATA_NAMES,
+    NO_DIAGNOSIS_TEXT,
+    NO_LESION_TEXT,
+    format_area,
+    format_probability,
+    no_lesion,
+    uncertainty_text,
+)
 from dashboard.exports.case_data import INTENDED_USE, CaseExport
 from dashboard.exports.overlay import overlay_image
 
@@ -99,6 +108,15 @@ def result_rows(export: CaseExport) -> list[tuple[str, str]]:
         return [("Model result", "not analysed yet: no prediction is stored for this case")]
     model = export.model or {}
     label = p.get("label")
+    if no_lesion(p):  # an empty mask never carries a diagnosis: no label, no P(malignant), as on the case page
+        rows = [("Model says", NO_LESION_TEXT), ("P(malignant), calibrated", NO_DIAGNOSIS_TEXT),
+                ("Lesion found", "no"), ("Lesion area", format_area(p.get("area_px"), p.get("area_mm2"), False))]
+        if p.get("dice") is not None and math.isfinite(p["dice"]):
+            rows.append(("Dice vs ground truth", f"{p['dice']:.2f}"))
+        rows.append(("Model", f"{model.get('name', '?')} v{model.get('version', '?')}"))
+        if model.get("created"):
+            rows.append(("Model built", str(model["created"])[:10]))
+        return rows
     rows = [
         ("Model says", LABEL_TEXT.get(label or "", label or "—")),
         ("P(malignant), calibrated", format_probability(p.get("probability"))),
@@ -109,10 +127,9 @@ def result_rows(export: CaseExport) -> list[tuple[str, str]]:
                      + " (the probability above also used the patient data)"))
     if model.get("threshold_malignant") is not None:
         rows.append(("Decision threshold", f"{model['threshold_malignant']:.2f}"))
-    lesion_found = bool(p.get("lesion_found", True))
-    rows.append(("Lesion found", "yes" if lesion_found else "no: the classification is a best guess"))
-    rows.append(("Lesion area", format_area(p.get("area_px"), p.get("area_mm2"), lesion_found)))
-    extent = extent_text(p.get("box"), export.spacing_mm) if lesion_found else None
+    rows.append(("Lesion found", "yes"))
+    rows.append(("Lesion area", format_area(p.get("area_px"), p.get("area_mm2"), True)))
+    extent = extent_text(p.get("box"), export.spacing_mm)
     if extent:
         rows.append(("Lesion extent", extent))
     if p.get("dice") is not None and math.isfinite(p["dice"]):
@@ -224,6 +241,8 @@ def case_report_pdf(export: CaseExport) -> bytes:
         content += [Paragraph(caption, styles["small"]), Spacer(1, 6)]
     half = doc.width / 2 - 6
     label = (export.prediction or {}).get("label")
+    if no_lesion(export.prediction):
+        label = "normal"
     colours = {"Model says": LABEL_COLOURS.get(label or "")} if label in LABEL_COLOURS else None
     tables = Table([[_kv_table("Model result", result_rows(export), styles, half, colours),
                      _kv_table("Case (de-identified fields only)", case_rows(export), styles, half)]],

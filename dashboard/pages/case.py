@@ -15,7 +15,7 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard import ids
 from dashboard.auth import CLINICIAN, allows, audit, current_user, require
-from dashboard.components.cards import label_badge, metadata_list, prediction_block
+from dashboard.components.cards import label_badge, metadata_list, no_lesion, prediction_block
 from dashboard.components.fusion import fusion_block
 from dashboard.exports.links import case_export_row
 from dashboard.figures.image import ImageLayer, case_image_figure, probability_heatmap_figure
@@ -168,7 +168,8 @@ def _prediction_card(stored, prediction, model):
             body += [html.Hr(), html.Small("Earlier prediction:", className="text-muted"),
                      prediction_block(older.summary, older.dice)]
     else:
-        body = [prediction_block(prediction.summary, prediction.dice), fusion_block(prediction.summary) or ""]
+        body = [prediction_block(prediction.summary, prediction.dice),
+                "" if no_lesion(prediction) else (fusion_block(prediction.summary) or "")]
     truth = stored.row.true_label
     header = ["Prediction", html.Span(["  truth: ", label_badge(truth, "fs-6")], className="ms-2") if truth else ""]
     return dbc.Card([dbc.CardHeader(header), dbc.CardBody(body, id=ids.CASE_PREDICTION)], className="mb-3")

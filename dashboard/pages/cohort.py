@@ -18,6 +18,7 @@ from dash import Input, Output, State, dash_table, dcc, html
 from dashboard import ids
 from dashboard.cohort import queries
 from dashboard.cohort.filters import AGE_LIMITS, CohortFilter
+from dashboard.components.cards import no_lesion
 from dashboard.exports.links import cohort_export_button
 from dashboard.figures.style import FONT_FAMILY
 from dashboard.services import current_services
@@ -60,6 +61,7 @@ def table_rows(rows: list[dict]) -> list[dict]:
         review = r.get("review_status") or ""
         if r.get("reviewed_label"):
             review += f" → {r['reviewed_label']}"
+        empty = no_lesion(r)  # an empty mask never carries a diagnosis: no label, no P(malignant)
         out.append(
             {
                 "id": r["id"],
@@ -72,9 +74,9 @@ def table_rows(rows: list[dict]) -> list[dict]:
                 "device": r.get("device") or "",
                 "birads": r.get("birads") or "",
                 "truth": r.get("true_label") or "",
-                "predicted": r.get("predicted") or "—",
-                "probability": None if r.get("probability") is None else round(r["probability"], 3),
-                "uncertainty": None if r.get("uncertainty") is None else round(r["uncertainty"], 3),
+                "predicted": "no lesion found" if empty else (r.get("predicted") or "—"),
+                "probability": None if empty or r.get("probability") is None else round(r["probability"], 3),
+                "uncertainty": None if empty or r.get("uncertainty") is None else round(r["uncertainty"], 3),
                 "dice": None if r.get("dice") is None else round(r["dice"], 3),
                 "review": review,
             }

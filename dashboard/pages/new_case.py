@@ -29,7 +29,7 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard import ids
 from dashboard.auth import CLINICIAN, audit, require
-from dashboard.components.cards import label_badge, prediction_block
+from dashboard.components.cards import label_badge, prediction_block, shown_label
 from dashboard.figures.image import ImageLayer, case_image_figure
 from dashboard.figures.style import PREDICTION_COLOR
 from dashboard.routes import file_url, overlay_url
@@ -140,7 +140,7 @@ def _result_card(name: str, result: dict) -> dbc.Card:
                                spacing_mm=spacing, fig_height=380)
     return dbc.Card(
         [
-            dbc.CardHeader([html.Span(name, className="me-2"), label_badge(row.label, "fs-6")]),
+            dbc.CardHeader([html.Span(name, className="me-2"), label_badge(shown_label(row), "fs-6")]),
             dbc.CardBody(
                 dbc.Row(
                     [
@@ -158,7 +158,7 @@ def _result_card(name: str, result: dict) -> dbc.Card:
                 )
             ),
         ],
-        className=f"mb-3 ll-result-card ll-{row.label}",
+        className=f"mb-3 ll-result-card ll-{shown_label(row)}",
         id=f"result-{case.id}",
     )
 
