@@ -137,6 +137,8 @@ def unknown(rest: str):
 
 @api.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
+    if exc.code == 429:  # flask-limiter (dashboard/ratelimit.py): its description is the limit, e.g. "30 per 1 minute"
+        return error(429, f"rate limit exceeded ({exc.description}); try again later")
     return error(exc.code or 500, exc.description or exc.name)
 
 
@@ -155,9 +157,31 @@ def too_large(exc: RequestEntityTooLarge):
     return message, 413
 
 
-@health.get("/healthz")
+@health.route("/healthz", methods=["GET", "HEAD"])
 def healthz():
+    """Load-balancer probe: anonymous callers get only {"status": "ok"} (200) or {"status": "not ok"} (503).
+
+    Why minimal: case counts, model versions, worker pids and exception texts
+    help an attacker map the deployment and say nothing a load balancer needs;
+    an anonymous probe also must stay cheap (one `SELECT 1`), since anyone can
+    send it. An admin (session or API token) gets the per-worker details;
+    failures show the exception's type, and the log has the rest.
+    """
+    from dashboard.auth.guards import identify
+
     services = _services()
+    viewer = identify()
+    if viewer is None or viewer.role != "admin":
+        try:
+            services.store.ping()
+            return jsonify({"status": "ok"}), 200
+        except Exception:  # noqa: BLE001 - any failure is "not ok"; the type of failure is for the log only
+            log.warning("healthz: store ping failed", exc_info=True)
+            return jsonify({"status": "not ok"}), 503
+    return _health_details(services)
+
+
+def _health_details(services):
     body: dict = {}
     try:
         started = time.perf_counter()
@@ -168,8 +192,9 @@ def healthz():
             "cases": services.store.count(),
             "ms": round((time.perf_counter() - started) * 1000, 1),
         }
-    except Exception as exc:
-        body["store"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    except Exception as exc:  # noqa: BLE001
+        log.warning("healthz: store check failed", exc_info=True)
+        body["store"] = {"ok": False, "error": type(exc).__name__}
     body["cache"] = services.cache.status()
     try:
         card = services.models.active_card()
@@ -179,8 +204,9 @@ def healthz():
             "loaded_in_this_worker": services.predictors.loaded(),
             "bundles": len(services.models.valid_bundles()),
         }
-    except Exception as exc:
-        body["model"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    except Exception as exc:  # noqa: BLE001
+        log.warning("healthz: model check failed", exc_info=True)
+        body["model"] = {"ok": False, "error": type(exc).__name__}
     body["pid"] = os.getpid()
     ok = all(body[k].get("ok") for k in ("store", "cache", "model"))
     body["status"] = "ok" if ok else "degraded"

@@ -18,7 +18,7 @@ from dash._get_app import app_context as _dash_app_context
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashboard import api as api_module
-from dashboard import auth, exports, routes
+from dashboard import auth, exports, ratelimit, routes
 from dashboard.auth import csrf
 from dashboard.auth.config import AuthConfig
 from dashboard.components import shell
@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None, predictor_factory: Callable | N
     exports.register(app)  # /export/… downloads + their links' client-side callbacks
     app.layout = shell.layout
     auth.install(app, settings, services.store.engine, services.store.sessions, auth_config)  # after the pages
+    ratelimit.install(server, settings)  # after the guard: limits count per signed-in user
     _warm_up(app)
     return app
 

@@ -34,6 +34,7 @@ class Auth:
     throttle: Throttle
     audit: AuditLog
     dash_app: Any = None
+    csp: str = ""  # Content-Security-Policy, computed on the first response (see auth/csp.py)
 
 
 def build_auth(settings, sessions=None, engine=None, config: AuthConfig | None = None) -> Auth:

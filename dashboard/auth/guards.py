@@ -77,6 +77,15 @@ def bearer_token() -> str:
     return value.strip() if scheme.lower() == "bearer" else ""
 
 
+def identify():
+    """The user behind this request's API token or session cookie, or None; never refuses (open routes)."""
+    if not flask.has_request_context():
+        return None
+    store = current_auth().store
+    token = bearer_token()
+    return store.token_user(token) if token else store.session_user(request.cookies.get(SESSION_COOKIE))
+
+
 def _callback_role() -> str:
     body = request.get_json(silent=True)
     output = body.get("output") if isinstance(body, dict) else None
@@ -174,6 +183,8 @@ def after_request(response):
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "same-origin")
+    if "Content-Security-Policy" not in headers and not request.path.startswith(("/files/", "/api/")):
+        headers["Content-Security-Policy"] = content_security_policy()  # those two get stricter ones later
     user = g.get("ll_user")
     if user is not None:
         # authenticated content (case images, callback JSON) may be kept by the browser, never by a shared cache
@@ -187,6 +198,16 @@ def after_request(response):
             if request.cookies.get(csrf.COOKIE) != expected:
                 set_csrf_cookie(response, expected, auth)
     return response
+
+
+def content_security_policy() -> str:
+    """The app's CSP (auth/csp.py), computed once: Dash's first-request setup has run by the first response."""
+    auth = current_auth()
+    if not auth.csp:
+        from dashboard.auth import csp
+
+        auth.csp = csp.for_app(auth.dash_app)
+    return auth.csp
 
 
 def set_csrf_cookie(response, value: str, auth) -> None:

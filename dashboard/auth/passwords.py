@@ -15,6 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 METHOD = "scrypt"
 MIN_LENGTH = 10
 MAX_LENGTH = 256  # hashing megabytes of "password" is a denial-of-service, not security
+MIN_GUESSES_LOG10 = 6.0  # zxcvbn score >= 2: not among the first million guesses of a list-based attack
 _DUMMY_HASH: str | None = None
 
 
@@ -43,7 +44,7 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
 
 
 def check_policy(password: str, username: str = "") -> None:
-    """At least 10 characters, at most 256, not the username, not one repeated character."""
+    """At least 10 characters, at most 256, not the username, not repetitive, not a common password."""
     if password is None or len(password) < MIN_LENGTH:
         raise PasswordPolicyError(f"the password must have at least {MIN_LENGTH} characters")
     if len(password) > MAX_LENGTH:
@@ -52,6 +53,30 @@ def check_policy(password: str, username: str = "") -> None:
         raise PasswordPolicyError("the password must not be the username")
     if len(set(password)) < 4:
         raise PasswordPolicyError("the password is too repetitive")
+    if is_common(password, username):
+        raise PasswordPolicyError("the password is too common or too easy to guess (it is on, or close to, "
+                                  "the lists attackers try first); choose a longer, less predictable one")
+
+
+def is_common(password: str, username: str = "") -> bool:
+    """True for a password on zxcvbn's common-password list or estimated at < 10^6 guesses."""
+    from zxcvbn import zxcvbn
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    if password.lower() in _common_set(FREQUENCY_LISTS):
+        return True
+    inputs = [username.strip()] if username and username.strip() else []
+    return zxcvbn(password[:100], user_inputs=inputs)["guesses_log10"] < MIN_GUESSES_LOG10
+
+
+_COMMON: frozenset[str] | None = None
+
+
+def _common_set(lists) -> frozenset[str]:
+    global _COMMON
+    if _COMMON is None:
+        _COMMON = frozenset(word.lower() for word in lists["passwords"])
+    return _COMMON
 
 
 def generate_password() -> str:

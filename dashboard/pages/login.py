@@ -3,8 +3,12 @@
 The login form is plain HTML posted to Flask, so nothing of the Dash app
 (layout, callbacks, page list) is reachable before signing in, and the page
 works without JavaScript. Both forms carry a CSRF token (see auth/csrf.py).
-Failed and refused logins are answered with the same words whether or not the
-username exists; back-off is per username and per address (auth/lockout.py).
+Failed and refused logins are answered with the same words, the same status,
+the same echoed username and the same scrypt work whether or not the username
+exists (no enumeration); back-off is per username and per address, decided
+and recorded atomically before the password is checked (auth/lockout.py).
+HEAD is answered like GET (Flask adds it to GET routes; it must never reach
+the POST branch).
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ def login():
     auth = current_auth()
     user = auth.store.session_user(request.cookies.get(SESSION_COOKIE))
     next_raw = request.values.get("next", "")
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD
         if user is not None:
             return redirect(safe_next(next_raw, landing_path(user.role)))
         return _login_form(_form_token(), safe_next(next_raw, ""))
@@ -92,24 +96,22 @@ def login():
     ip = client_ip()
     known = auth.store.get(username)
     target = known.username if known else None
-    wait = auth.throttle.wait_seconds(username, ip)
-    if wait > 0:
-        auth.audit.record("login.locked", target=target, ip=ip, detail={"wait_s": math.ceil(wait)})
-        minutes = max(1, math.ceil(wait / 60))
+    ticket = auth.throttle.reserve(username, ip)
+    if ticket.wait > 0:
+        auth.audit.record("login.locked", target=target, ip=ip, detail={"wait_s": math.ceil(ticket.wait)})
+        minutes = max(1, math.ceil(ticket.wait / 60))
         response = _login_form(cookie_token, next_path, f"Too many failed sign-ins. Try again in {minutes} "
-                               f"minute{'s' if minutes > 1 else ''}.", username=username if known else "", status=429)
-        response.headers["Retry-After"] = str(math.ceil(wait))
+                               f"minute{'s' if minutes > 1 else ''}.", username=username, status=429)
+        response.headers["Retry-After"] = str(math.ceil(ticket.wait))
         return response
 
     user = auth.store.authenticate(username, password)
+    auth.throttle.settle(ticket, ok=user is not None)
     if user is None:
-        auth.throttle.failed(username, ip)
         reason = "unknown user" if known is None else ("account removed" if not known.active else "wrong password")
         auth.audit.record("login.failed", target=target, ip=ip, detail={"reason": reason})
-        return _login_form(cookie_token, next_path, "Wrong username or password.",
-                           username=username if known else "", status=401)
+        return _login_form(cookie_token, next_path, "Wrong username or password.", username=username, status=401)
 
-    auth.throttle.succeeded(username, ip)
     token = auth.store.create_session(user, ip)
     auth.audit.record("login.ok", actor=user.username, role=user.role, target=user.username, ip=ip)
     response = redirect(next_path or landing_path(user.role), code=303)
@@ -123,7 +125,7 @@ def logout():
     """GET shows a confirm button (a link must not end a session); POST (CSRF-checked by the guard) ends it."""
     auth = current_auth()
     user = current_user()
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD never end a session
         token = csrf.for_session(auth.secret, request.cookies.get(SESSION_COOKIE, ""))
         body = f"""<div class="card"><div class="card-body"><p>Signed in as <b>{escape(user.username)}</b>.</p>
 <form method="post" action="/logout"><input type="hidden" name="{csrf.FORM_FIELD}" value="{escape(token)}">

@@ -23,6 +23,8 @@ def server(tmp_path_factory):
     headers = {"Authorization": f"Bearer {api_token(env, 'api-client')}"}  # per-user token (dashboard/auth)
     gunicorn = Gunicorn(env, workers=2, threads=2, log=home / "gunicorn.log")
     gunicorn.headers = headers
+    add_user(env, "ops", "admin", "integration-password-1")
+    gunicorn.admin_headers = {"Authorization": f"Bearer {api_token(env, 'ops')}"}  # /healthz details: admins only
     try:
         gunicorn.wait_ready()
         yield gunicorn
@@ -36,9 +38,11 @@ def post(server, data: bytes, name: str = "a.png", **fields):
 
 
 def test_healthz_before_any_prediction(server):
-    body = requests.get(f"{server.url}/healthz", timeout=10).json()
+    assert requests.get(f"{server.url}/healthz", timeout=10).json() == {"status": "ok"}  # anonymous: minimal
+    body = requests.get(f"{server.url}/healthz", timeout=10, headers=server.admin_headers).json()
     assert body["status"] == "ok" and body["model"]["active"]["name"] == "tiny"
-    assert body["model"]["loaded_in_this_worker"] is None  # lazy: nothing loaded at import or fork
+    loaded = body["model"]["loaded_in_this_worker"]  # never at import or in the master: each worker warms
+    assert loaded is None or loaded["name"] == "tiny"  # its own after the fork (tests/integration/test_warmup_gunicorn.py)
 
 
 def test_predict_png_then_cache(server):
@@ -77,7 +81,7 @@ def test_workers_loaded_model_lazily(server):
     assert post(server, lesion_png(90, 70)).status_code == 200
     loaded = []
     for _ in range(40):
-        body = requests.get(f"{server.url}/healthz", timeout=10).json()
+        body = requests.get(f"{server.url}/healthz", timeout=10, headers=server.admin_headers).json()
         if body["model"]["loaded_in_this_worker"]:
             loaded.append(body["model"]["loaded_in_this_worker"])
         if len(loaded) >= 2:

@@ -61,7 +61,7 @@ def test_hostile_subset_through_gunicorn(tmp_path):
             elif not (400 <= status < 500 and entry.expected in body.get("error", "")):
                 problems.append(f"{name}: {status} {body}")
         assert problems == []
-        health = requests.get(f"{server.url}/healthz", timeout=10)
+        health = requests.get(f"{server.url}/healthz", timeout=10, headers=api_headers(env, "admin"))
         assert health.status_code == 200
         ok_count = 2 + sum(entry.expected == OK for entry in entries)
         assert health.json()["store"]["cases"] == ok_count  # nothing stored for the rejected files

@@ -39,8 +39,8 @@ KILL_AFTER = 6  # answers received before a worker is killed
 PASSWORD = "durability-test-pass-1"
 
 
-def api_headers(env: dict[str, str]) -> dict[str, str]:
-    """A clinician's Bearer token made directly in the database (the app's own account code)."""
+def api_headers(env: dict[str, str], role: str = "clinician") -> dict[str, str]:
+    """A Bearer token of a new `role` user made directly in the database (the app's own account code)."""
     try:
         from dashboard.auth import build_auth
     except ImportError:  # a build without accounts: the API is open
@@ -50,7 +50,7 @@ def api_headers(env: dict[str, str]) -> dict[str, str]:
     settings = Settings(home=Path(env["LESIONLENS_HOME"]), database_url=env.get("DATABASE_URL", ""))
     auth = build_auth(settings)
     name = f"uploader{secrets.token_hex(3)}"
-    auth.store.add(name, "clinician", PASSWORD)
+    auth.store.add(name, role, PASSWORD)
     return {"Authorization": f"Bearer {auth.store.create_token(name, 'tests')[1]}"}
 
 
