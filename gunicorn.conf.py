@@ -1,0 +1,12 @@
+"""gunicorn settings read from the working directory (`gunicorn dashboard.app:server ...` in the Procfile).
+
+Only a hook: the command line keeps binding, workers and threads. Each worker
+warms its own model after the fork (`dashboard/warmup.py`); the master never
+imports TensorFlow, so never add `preload_app = True`.
+"""
+
+
+def post_worker_init(worker):
+    from dashboard import warmup
+
+    warmup.start(worker.wsgi)
