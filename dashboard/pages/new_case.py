@@ -34,7 +34,7 @@ from dashboard.figures.image import ImageLayer, case_image_figure
 from dashboard.figures.style import PREDICTION_COLOR
 from dashboard.routes import file_url, overlay_url
 from dashboard.services import current_services
-from dashboard.services.inference import clean_patient
+from dashboard.services.inference import PredictionInProgress, clean_patient
 from pipeline.errors import BundleError, ImageLoadError
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,11 @@ def decode_upload(contents: str | None) -> bytes:
 
 
 def ingest_files(analyzer, contents: list[str], names: list[str], patient: dict[str, Any], max_files: int) -> dict:
-    """Store every file as a case; returns the batch the browser keeps (ids and messages only)."""
+    """Store every file as a case; returns the batch the browser keeps (ids and messages only).
+
+    A file whose exact bytes are already a stored case is not decoded or stored
+    again: its item names that case (`"existing": True`) and the page offers it.
+    """
     items = []
     for index, (data_url, name) in enumerate(zip(contents, names)):
         item = {"name": name or f"file {index + 1}", "case_id": None, "error": None}
@@ -64,7 +68,12 @@ def ingest_files(analyzer, contents: list[str], names: list[str], patient: dict[
             item["error"] = f"not analysed: at most {max_files} files per upload"
         else:
             try:
-                item["case_id"] = analyzer.ingest(decode_upload(data_url), patient)
+                data = decode_upload(data_url)
+                known = analyzer.find_known(data)  # by sha256, before any decoding or prediction
+                if known:
+                    item.update(case_id=known, existing=True, patient_given=bool(patient))
+                else:
+                    item["case_id"] = analyzer.ingest(data, patient)
             except ImageLoadError as exc:
                 item["error"] = str(exc)
             except Exception:  # never lose the other files to one unexpected failure
@@ -93,7 +102,10 @@ def advance_batch(services, batch: dict, budget_s: float = BUDGET_S) -> dict:
         row = stored.prediction_for(str(card["name"]), str(card["version"]))
         if row is None and time.perf_counter() < deadline:
             try:
-                row, _source = services.analyzer.predict_case(case_id, card)
+                # another worker answering an overlapping tick may be predicting it: leave it pending
+                row, _source = services.analyzer.predict_case(case_id, card, wait=False)
+            except PredictionInProgress:
+                continue
             except (ImageLoadError, BundleError) as exc:
                 results[case_id] = {"error": str(exc)}
                 continue
@@ -131,8 +143,19 @@ def _pending_card(name: str, case_id: str) -> dbc.Card:
     )
 
 
-def _result_card(name: str, result: dict) -> dbc.Card:
+def existing_notice(case, patient_given: bool) -> dbc.Alert:
+    """What a re-upload of a stored image says: which case it is, and that no copy was made."""
+    when = f"{case.created:%Y-%m-%d %H:%M} UTC" if getattr(case, "created", None) else "earlier"
+    text = [html.B("Already in the store"), f" as case {case.id} (stored {when}): showing that case; "
+            "no second copy was stored."]
+    if patient_given:
+        text.append(" The patient details entered with this upload were not applied to it.")
+    return dbc.Alert(text, color="info", className="py-2 mb-2 ll-existing-case")
+
+
+def _result_card(name: str, result: dict, item: dict | None = None) -> dbc.Card:
     row, case = result["row"], result["case"]
+    item = item or {}
     layers = [ImageLayer(overlay_url(case.id, "pred", "fill", result["model"], str(row.id)), "Prediction (mask)",
                          PREDICTION_COLOR, 0.45)]
     spacing = (case.spacing_row_mm, case.spacing_col_mm) if case.spacing_row_mm else None
@@ -142,20 +165,21 @@ def _result_card(name: str, result: dict) -> dbc.Card:
         [
             dbc.CardHeader([html.Span(name, className="me-2"), label_badge(shown_label(row), "fs-6")]),
             dbc.CardBody(
-                dbc.Row(
+                [existing_notice(case, bool(item.get("patient_given"))) if item.get("existing") else "",
+                 dbc.Row(
                     [
                         dbc.Col(dcc.Graph(figure=figure, config={"scrollZoom": True, "displaylogo": False},
                                           className="ll-result-graph"), md=7),
                         dbc.Col(
                             [
                                 prediction_block(row.summary, row.dice),
-                                dbc.Button("Open case →", href=f"/case/{case.id}", color="primary",
-                                           className="mt-3 ll-open-case"),
+                                dbc.Button("Open the existing case →" if item.get("existing") else "Open case →",
+                                           href=f"/case/{case.id}", color="primary", className="mt-3 ll-open-case"),
                             ],
                             md=5,
                         ),
                     ]
-                )
+                 )]
             ),
         ],
         className=f"mb-3 ll-result-card ll-{shown_label(row)}",
@@ -178,7 +202,7 @@ def render_batch(batch: dict, results: dict) -> tuple[list, int, int]:
             cards.append(_error_card(name, result["error"]))
             done += 1
         elif result.get("row") is not None:
-            cards.append(_result_card(name, result))
+            cards.append(_result_card(name, result, item))
             done += 1
         else:
             cards.append(_pending_card(name, case_id))
@@ -311,11 +335,15 @@ def register(app: dash.Dash) -> None:
             return dash.no_update, True, dbc.Alert(f"Patient form: {exc}", color="danger"), None
         services = current_services()
         batch = ingest_files(services.analyzer, contents, names, patient, services.settings.max_files_per_upload)
-        stored = sum(1 for item in batch["items"] if item["case_id"])
+        stored = sum(1 for item in batch["items"] if item["case_id"] and not item.get("existing"))
+        known = sum(1 for item in batch["items"] if item.get("existing"))
         for item in batch["items"]:  # case ids only: never file names (they often name the patient)
-            if item["case_id"]:
+            if item["case_id"] and not item.get("existing"):
                 audit("case.upload", target=item["case_id"])
-        status = html.Small(f"{stored} of {len(batch['items'])} file(s) stored as cases", className="text-muted")
+        status = f"{stored} of {len(batch['items'])} file(s) stored as cases"
+        if known:
+            status += f"; {known} already in the store (the existing case is shown)"
+        status = html.Small(status, className="text-muted")
         return batch, False, status, None
 
     @app.callback(

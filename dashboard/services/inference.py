@@ -19,12 +19,15 @@ pseudonymous id, never by anything the user sent (file names included).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import hmac
 import json
 import logging
+import os
 import threading
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -107,6 +110,43 @@ def prediction_from_payload(payload: dict[str, Any]) -> Prediction:
     )
 
 
+class PredictionInProgress(Exception):
+    """Another process (gunicorn worker, job runner) is predicting this case right now."""
+
+
+PREDICT_LOCKS = 64  # lock files shared by all cases (hash of the case id): never created per case, never deleted
+
+
+@contextlib.contextmanager
+def process_claim(lock_dir, case_id: str, wait_s: float | None) -> Iterator[None]:
+    """An exclusive flock shared by every process on this machine (and NFS v4 clients of a shared home).
+
+    Two workers answering the New case page's progress ticks for the same new
+    upload used to run the model twice (once per worker, the first upload after
+    a restart loading the model in both): the second now waits for the first
+    (`wait_s` seconds at most) or, with `wait_s=None`, gives up at once with
+    PredictionInProgress and shows the case as still being analysed.
+    """
+    import fcntl
+
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    slot = int(hashlib.sha256(case_id.encode()).hexdigest()[:8], 16) % PREDICT_LOCKS
+    with open(lock_dir / f"predict-{slot:02d}.lock", "a+b") as handle:
+        deadline = time.monotonic() + (wait_s or 0.0)
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if wait_s is None or time.monotonic() >= deadline:
+                    raise PredictionInProgress(case_id) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def _metadata_tag(metadata: dict[str, Any]) -> str:
     # every patient field a fusion model may read (pipeline.patient_features.ALLOWED_KEYS)
     used = {k: metadata.get(k) for k in ("age", "sex", "history", "symptoms", "signs", "tissue_composition")
@@ -142,6 +182,28 @@ class Analyzer:
                 self._case_locks = {k: v for k, v in self._case_locks.items() if v.locked()}
             return self._case_locks.setdefault(case_id, threading.Lock())
 
+    # ------------------------------------------------------------ known images
+    def _upload_key(self, digest: str) -> str:
+        """Cache key of an uploaded file's bytes: keyed (HMAC), so the cache never holds a plain hash of an
+        identifying original DICOM file."""
+        secret = str(self.settings.secret_key).encode()
+        return "ll:upload:" + hmac.new(secret, digest.encode(), hashlib.sha256).hexdigest()[:40]
+
+    def find_known(self, data: bytes) -> str | None:
+        """Id of a stored case made from exactly these bytes, else None; before any decoding (a few ms).
+
+        Uploads of any format are remembered in the shared cache (keyed HMAC of
+        the bytes' sha256); raster images are also found in the store itself,
+        whose content key is the file's sha256 (imports and old uploads too).
+        """
+        if not isinstance(data, (bytes, bytearray)) or not data:
+            return None
+        digest = hashlib.sha256(data).hexdigest()
+        cached = self.cache.get(self._upload_key(digest))
+        if cached and self.store.exists(str(cached)):
+            return str(cached)
+        return self.store.first_by_sha(digest)
+
     @property
     def limits(self) -> Limits:
         return Limits(max_bytes=self.settings.max_upload_bytes)
@@ -165,6 +227,7 @@ class Analyzer:
         prepared = self.prepare(data, pseudonym=case_id)
         record = prepared.record
         case_id, _ = self.store.add_case(record, metadata=patient, case_id=case_id, extra_files=prepared.files)
+        self.cache.set(self._upload_key(hashlib.sha256(bytes(data)).hexdigest()), case_id)
         log.info("upload stored as case %s (%s, %d x %d%s)", case_id, record.source_format, record.shape[1],
                  record.shape[0], ", de-identified" if prepared.files else "")
         return case_id
@@ -190,15 +253,21 @@ class Analyzer:
             sha256=row.sha256,
         )
 
-    def predict_case(self, case_id: str, card: dict[str, Any] | None = None, force: bool = False):
+    def predict_case(self, case_id: str, card: dict[str, Any] | None = None, force: bool = False,
+                     wait: bool = True):
         """Prediction row of `case_id` for the active (or given) model: stored, cached or computed.
 
         Returns (PredictionRow, source) with source "store", "cache" or "model".
-        A per-case lock stops two overlapping progress ticks of the New case
-        page from running the model twice on the same case in one worker.
+        A per-case lock (threads of this worker) and a per-case file lock
+        (other workers and job runners) stop overlapping progress ticks of the
+        New case page from running the model twice on the same case; whoever
+        comes second finds the first one's stored row. `wait=False` raises
+        PredictionInProgress instead of waiting for another process.
         """
         with self._lock_for(case_id):
-            return self._predict_case(case_id, card, force)
+            wait_s = self.settings.file_time_limit_s + 120.0 if wait else None  # + a model load
+            with process_claim(self.settings.home / "locks", case_id, wait_s):
+                return self._predict_case(case_id, card, force)
 
     def _predict_case(self, case_id: str, card: dict[str, Any] | None, force: bool):
         card = card or self.models.require_active()

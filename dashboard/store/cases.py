@@ -245,6 +245,16 @@ class CaseStore:
                 select(CaseRow.id).where(CaseRow.dataset == dataset, CaseRow.source_case_id == source_case_id)
             )
 
+    def exists(self, case_id: str) -> bool:
+        with self.sessions() as session:
+            return session.scalar(select(CaseRow.id).where(CaseRow.id == case_id)) is not None
+
+    def first_by_sha(self, sha256: str) -> str | None:
+        """The oldest case whose content key is `sha256` (the same image stored before), if any."""
+        with self.sessions() as session:
+            return session.scalar(select(CaseRow.id).where(CaseRow.sha256 == sha256)
+                                  .order_by(CaseRow.created.asc(), CaseRow.id.asc()).limit(1))
+
     def find_by_sha(self, sha256: str) -> list[str]:
         with self.sessions() as session:
             return list(session.scalars(select(CaseRow.id).where(CaseRow.sha256 == sha256)))
