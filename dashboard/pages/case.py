@@ -252,13 +252,34 @@ def layout(case_id: str | None = None, **_query):
     )
 
 
+ALREADY_SAVED = "Already saved: this review is the same as your latest one on this case."
+
+
+def is_repeat(reviews, user: str, agree: bool | None, label: str | None, note: str) -> bool:
+    """True when `user`'s latest review of the case says exactly this (a second click, a resubmitted form)."""
+    mine = [r for r in reviews if r.user == user.strip()[:80]]
+    if not mine:
+        return False
+    latest = max(mine, key=lambda r: (r.created, r.id))
+    return (latest.agree, latest.corrected_label or None, (latest.note or "").strip()) == (
+        agree, label or None, note.strip()[:4000])
+
+
+_REVIEW_LOCK = __import__("threading").Lock()
+
+
 def save_review(store, case_id: str, agree: str | None, label: str | None, note: str | None, user: str | None):
-    """Validate and store a review; returns (ok, message)."""
+    """Validate and store a review; returns (ok, message). The same review twice is stored once."""
     if not agree and not label and not (note or "").strip():
         return False, "Choose agree or disagree, a corrected label, or write a note."
     if not (user or "").strip():
         return False, "Enter your initials so the meeting knows who reviewed."
-    store.add_review(case_id, user, {"agree": True, "disagree": False}.get(agree), label, note or "")
+    verdict = {"agree": True, "disagree": False}.get(agree)
+    with _REVIEW_LOCK:  # two clicks answered by two threads of this worker
+        stored = store.get(case_id)
+        if stored is not None and is_repeat(stored.reviews, user, verdict, label, note or ""):
+            return False, ALREADY_SAVED
+        store.add_review(case_id, user, verdict, label, note or "")
     return True, "Review saved."
 
 
@@ -303,10 +324,28 @@ def register(app: dash.Dash) -> None:
         row = stored.row
         return (row.window_low + row.window_high) / 2, row.window_high - row.window_low
 
+    # "Save review" is disabled in the browser the moment it is clicked (no second request can leave
+    # while the first is on its way), stays disabled once saved, and comes back when the form changes.
+    app.clientside_callback(
+        "function(clicks) { return clicks ? true : window.dash_clientside.no_update; }",
+        Output(ids.REVIEW_SAVE, "disabled", allow_duplicate=True),
+        Input(ids.REVIEW_SAVE, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        "function() { return false; }",
+        Output(ids.REVIEW_SAVE, "disabled", allow_duplicate=True),
+        Input(ids.REVIEW_AGREE, "value"),
+        Input(ids.REVIEW_LABEL, "value"),
+        Input(ids.REVIEW_NOTE, "value"),
+        prevent_initial_call=True,
+    )
+
     @app.callback(
         Output(ids.REVIEW_STATUS, "children"),
         Output(ids.REVIEW_HISTORY, "children"),
         Output(ids.REVIEWER_NAME, "data"),
+        Output(ids.REVIEW_SAVE, "disabled", allow_duplicate=True),
         Input(ids.REVIEW_SAVE, "n_clicks"),
         State(ids.CASE_ID, "data"),
         State(ids.REVIEW_AGREE, "value"),
@@ -326,9 +365,9 @@ def register(app: dash.Dash) -> None:
                   corrected_label=label)
         alert = dbc.Alert(message, color="success" if ok else "warning", duration=4000 if ok else None,
                           className="py-2 mb-0")
-        if not ok:
-            return alert, dash.no_update, dash.no_update
-        return alert, review_history(store.get(case_id).reviews), (user or "").strip()
+        if not ok:  # a repeat stays disabled; an incomplete form can be fixed and sent again
+            return alert, dash.no_update, dash.no_update, message == ALREADY_SAVED
+        return alert, review_history(store.get(case_id).reviews), (user or "").strip(), True
 
     @app.callback(Output(ids.REVIEW_USER, "value"), Input(ids.CASE_ID, "data"), State(ids.REVIEWER_NAME, "data"))
     def _remember_reviewer(_case_id, _name):
