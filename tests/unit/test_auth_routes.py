@@ -221,7 +221,7 @@ def test_viewer_reads_but_cannot_upload_review_or_switch(app, case_id, viewer):
     anonymous = app.server.test_client()
     assert anonymous.get(f"/api/v1/cases/{case_id}", headers=headers).status_code == 200
     predict = anonymous.post("/api/v1/predict", headers=headers, content_type="multipart/form-data",
-                             data={"file": (io.BytesIO(lesion_png(40, 30)), "a.png")})
+                             data={"file": (io.BytesIO(lesion_png(48, 40)), "a.png")})
     assert predict.status_code == 403
 
 
@@ -240,7 +240,7 @@ def test_clinician_uploads_and_reviews_but_cannot_administer(app, case_id, clini
     assert clinician.get("/admin").status_code == 403 and clinician.get("/admin/audit.csv").status_code == 403
     assert "Not permitted" in str(route_page(clinician, app, "/admin").get_json())
     predict = clinician.post("/api/v1/predict", content_type="multipart/form-data",
-                             data={"file": (io.BytesIO(lesion_png(40, 30)), "a.png")})
+                             data={"file": (io.BytesIO(lesion_png(48, 40)), "a.png")})
     assert predict.status_code == 200
 
 
