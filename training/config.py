@@ -28,7 +28,7 @@ def _recipe_unet() -> UNetSpec:
 @dataclass(frozen=True)
 class SegTrainConfig:
     model: UNetSpec = field(default_factory=_recipe_unet)
-    epochs: int = 15
+    epochs: int = 25
     batch_size: int = 16
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
@@ -36,11 +36,44 @@ class SegTrainConfig:
     focal: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     init_weights: str | None = None  # transfer: start from another bundle's seg model
+    # Lesion-free crops of the training scans, as a fraction of the images per epoch, with an empty
+    # target: BUS-BRA has no normal scans, and without them the model draws a lesion on every input.
+    negative_fraction: float = 0.25
+    # Share of lesion images shown as a random crop that still holds the lesion, so that "a crop"
+    # never means "no lesion" to the model.
+    positive_crop_prob: float = 0.2
+
+
+def _refine_unet() -> UNetSpec:
+    """The refinement U-Net: image window + coarse prior (2 channels) at 128 px."""
+    return UNetSpec(input_size=128, in_channels=2)
+
+
+@dataclass(frozen=True)
+class RefineTrainConfig:
+    """Second stage: redraws the border in a window around the coarse box (pipeline.refine)."""
+
+    enabled: bool = True
+    model: UNetSpec = field(default_factory=_refine_unet)
+    epochs: int = 20
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    margin: float = 0.25  # window = lesion box + this share of its longest side on every side
+    border_weight: float = 4.0  # extra BCE weight at the expert border (decays over ~2 px of the window)
+    bce_weight: float = 1.0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    init_weights: str | None = None
+
+
+def _recipe_classifier() -> ClassifierSpec:
+    """128 px crops cut from the detail image: margin texture a 96-px crop of the 256-px downscale lost."""
+    return ClassifierSpec(input_size=128)
 
 
 @dataclass(frozen=True)
 class ClsTrainConfig:
-    model: ClassifierSpec = field(default_factory=ClassifierSpec)
+    model: ClassifierSpec = field(default_factory=_recipe_classifier)
     epochs: int = 12
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -55,10 +88,16 @@ class ClsTrainConfig:
 class TrainConfig:
     seed: int = 0
     work_max_side: int = 256  # images are first downscaled to this longest side
+    # The refiner and the classifier read the image at this longest side (0: the work image, as
+    # bundles before the refinement stage did). BUS-BRA's originals are 240-580 px.
+    detail_max_side: int = 512
+    presence_max_missed: float = 0.01  # lesion-presence threshold: miss at most this share of validation lesions
     val_fraction: float = 0.15
     min_lesion_fraction: float = 0.0005  # predicted masks smaller than this fraction = no lesion
     tta_flip: bool = True
+    tta_views: bool = True  # classifier views with the mask dilated / eroded / wider context (uncertainty)
     seg: SegTrainConfig = field(default_factory=SegTrainConfig)
+    refine: RefineTrainConfig = field(default_factory=RefineTrainConfig)
     cls: ClsTrainConfig = field(default_factory=ClsTrainConfig)
 
     def to_dict(self) -> dict[str, Any]:

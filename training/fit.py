@@ -15,8 +15,8 @@ import keras
 import numpy as np
 
 from pipeline.models import build_classifier, build_unet
-from pipeline.models.losses import hard_dice, make_seg_loss
-from training.batches import RegionBatches, SegBatches
+from pipeline.models.losses import hard_dice, make_boundary_loss, make_seg_loss, mask_hard_dice
+from training.batches import RefineBatches, RegionBatches, SegBatches
 from training.config import TrainConfig
 from training.data import CaseArrays
 
@@ -131,10 +131,32 @@ def fit_segmentation(train: list[CaseArrays], val: list[CaseArrays], cfg: TrainC
     size = sc.model.input_size
     return _fit_stage(
         "seg", run_dir, build,
-        SegBatches(train, size, sc.batch_size, sc.augment, seed=cfg.seed),
+        SegBatches(train, size, sc.batch_size, sc.augment, seed=cfg.seed,
+                   negative_fraction=sc.negative_fraction, positive_crop_prob=sc.positive_crop_prob),
         SegBatches(val, size, sc.batch_size, None, seed=cfg.seed),
         loss=make_seg_loss(sc.bce_weight, sc.focal), metric=hard_dice, monitor="val_hard_dice",
         epochs=sc.epochs, lr=sc.learning_rate, weight_decay=sc.weight_decay,
+    )
+
+
+def fit_refiner(train: list[CaseArrays], val: list[CaseArrays], val_windows, val_priors, cfg: TrainConfig,
+                run_dir: Path) -> keras.Model:
+    """The border stage, on detail-resolution arrays; selected on the coarse stage's own windows."""
+    rc = cfg.refine
+    keras.utils.set_random_seed(cfg.seed + 2)
+
+    def build():
+        model = build_unet(rc.model)
+        _load_init(model, rc.init_weights)
+        return model
+
+    size = rc.model.input_size
+    return _fit_stage(
+        "refine", run_dir, build,
+        RefineBatches(train, size, rc.batch_size, rc.margin, rc.border_weight, rc.augment, seed=cfg.seed),
+        RefineBatches(val, size, rc.batch_size, rc.margin, rc.border_weight, windows=val_windows, priors=val_priors),
+        loss=make_boundary_loss(rc.bce_weight), metric=mask_hard_dice, monitor="val_mask_hard_dice",
+        epochs=rc.epochs, lr=rc.learning_rate, weight_decay=rc.weight_decay,
     )
 
 
@@ -156,9 +178,11 @@ def fit_classifier(
         return model
 
     size = cc.model.input_size
+    # jitter_mask works in pixels: scale it with the classifier image's resolution (detail or work)
+    jitter = cc.mask_jitter * (max(cfg.detail_max_side, cfg.work_max_side) / cfg.work_max_side if cfg.detail_max_side else 1.0)
     return _fit_stage(
         "cls", run_dir, build,
-        RegionBatches(train, size, cc.batch_size, cc.margin, cc.augment, cc.mask_jitter, seed=cfg.seed),
+        RegionBatches(train, size, cc.batch_size, cc.margin, cc.augment, jitter, seed=cfg.seed),
         RegionBatches(val, size, cc.batch_size, cc.margin, masks=val_masks),
         loss=keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.05),
         metric=keras.metrics.AUC(from_logits=True, name="auc"), monitor="val_auc",

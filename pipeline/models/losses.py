@@ -40,3 +40,27 @@ def hard_dice(y_true, logits):
     inter = ops.sum(y_true * pred, axis=axes)
     denom = ops.sum(y_true, axis=axes) + ops.sum(pred, axis=axes)
     return ops.where(denom > 0, 2.0 * inter / ops.maximum(denom, 1e-6), 1.0)
+
+
+def make_boundary_loss(bce_weight: float = 1.0):
+    """Soft Dice + BCE weighted toward the expert border, for the refinement stage.
+
+    `y_true` carries two channels: the mask and a per-pixel weight that is high within a
+    few pixels of the expert border (`training.batches.border_weights`). Soft Dice alone
+    rewards getting the bulk of a lesion right and barely notices a rounded-off lobule;
+    the weighted BCE puts the gradient where the margin descriptors are measured.
+    """
+    bce = keras.losses.BinaryCrossentropy(from_logits=True, reduction=None)
+
+    def boundary_loss(y_true, logits):
+        mask, weight = y_true[..., 0:1], y_true[..., 1]
+        pixel = bce(mask, logits)  # B x H x W
+        weighted = ops.sum(pixel * weight, axis=(1, 2)) / ops.maximum(ops.sum(weight, axis=(1, 2)), 1e-6)
+        return soft_dice_loss(mask, logits) + bce_weight * weighted
+
+    return boundary_loss
+
+
+def mask_hard_dice(y_true, logits):
+    """`hard_dice` on the mask channel of a (mask, weight) target."""
+    return hard_dice(y_true[..., 0:1], logits)

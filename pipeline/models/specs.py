@@ -21,6 +21,7 @@ class UNetSpec:
     dropout: float = 0.1  # at the bottleneck
     encoder: str | None = None  # None = our own encoder; else "MobileNetV2", "ResNet50" or "EfficientNetB0"
     pretrained_weights: str | None = None  # local ImageNet weights file for `encoder`
+    in_channels: int = 1  # 2 for the refinement stage: image crop + the coarse stage's probability
 
     def to_dict(self) -> dict:
         return asdict(self)

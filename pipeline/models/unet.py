@@ -34,7 +34,7 @@ def build_unet(spec: UNetSpec) -> keras.Model:
     depth = 5 if spec.encoder else spec.depth
     if spec.input_size % (2**depth):
         raise ValueError(f"input_size {spec.input_size} must be divisible by {2**depth}")
-    inputs = keras.Input((spec.input_size, spec.input_size, 1), name="image")
+    inputs = keras.Input((spec.input_size, spec.input_size, spec.in_channels), name="image")
     widths = [spec.base_filters * 2**level for level in range(depth)]
     if spec.encoder:
         from pipeline.models.encoders import encoder_features
