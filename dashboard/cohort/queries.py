@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, not_, or_, select
 
 from dashboard.cohort.filters import CohortFilter
 from dashboard.store.models import CaseRow, PredictionRow, ReviewRow
@@ -85,6 +85,28 @@ def apply_filter(query: Select, f: CohortFilter) -> Select:
     return query
 
 
+def training_clause(training):
+    """SQL for "a case `training` (dashboard.cohort.training.TrainingData) says the model was trained on"."""
+    clause = CaseRow.dataset.in_(training.datasets)
+    if training.held_out:
+        clause = and_(clause, or_(CaseRow.source_case_id.is_(None),
+                                  CaseRow.source_case_id.not_in(sorted(training.held_out))))
+    return clause
+
+
+def without_training(query: Select, training) -> Select:
+    return query if training is None or not training.datasets else query.where(not_(training_clause(training)))
+
+
+def training_count(store, f: CohortFilter, model: tuple[str, str] | None, training) -> int:
+    """How many cases of the filtered cohort are the model's own training cases."""
+    if training is None or not training.datasets:
+        return 0
+    query = apply_filter(_joined(model, (func.count(CaseRow.id),)), f).where(training_clause(training))
+    with store.sessions() as session:
+        return int(session.execute(query).scalar() or 0)
+
+
 TABLE_COLUMNS = (
     CaseRow.id,
     CaseRow.dataset,
@@ -149,9 +171,12 @@ METRIC_COLUMNS = (
 )
 
 
-def metrics_frame(store, f: CohortFilter, model: tuple[str, str] | None) -> pd.DataFrame:
-    """Per-case rows of the filtered cohort with the active model's prediction (NaN when none)."""
-    query = apply_filter(_joined(model, METRIC_COLUMNS), f)
+def metrics_frame(store, f: CohortFilter, model: tuple[str, str] | None, training=None) -> pd.DataFrame:
+    """Per-case rows of the filtered cohort with the active model's prediction (NaN when none).
+
+    `training` (TrainingData): the model's own training cases are left out.
+    """
+    query = without_training(apply_filter(_joined(model, METRIC_COLUMNS), f), training)
     with store.sessions() as session:
         rows = session.connection().execute(query).all()  # Core rows: no ORM row processing (~1/3 faster)
     columns = [c.key if hasattr(c, "key") else c.name for c in METRIC_COLUMNS]

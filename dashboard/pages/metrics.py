@@ -24,6 +24,7 @@ from dashboard import ids
 from dashboard.cohort import queries
 from dashboard.cohort.filters import CohortFilter
 from dashboard.cohort.metrics import CURVES_VERSION, at_threshold, cohort_curves, threshold_points
+from dashboard.cohort.training import training_data
 from dashboard.figures.metrics import (
     calibration_figure,
     confusion_matrix_figure,
@@ -46,10 +47,30 @@ METRICS_FILTER = "metrics-filter"
 
 
 def load_curves(services, f: CohortFilter):
-    """Memoised CohortCurves for the filter and the active model."""
-    model = services.models.active_identity()
-    key = stable_key("curves", CURVES_VERSION, f.to_query(), model, queries.data_version(services.store))
-    return services.cache.memo(key, lambda: cohort_curves(queries.metrics_frame(services.store, f, model))), model
+    """Memoised CohortCurves for the filter and the active model, without the model's own training cases
+    (a model's training patients are never evidence of its quality: dashboard/cohort/training.py)."""
+    card = services.models.active_card()
+    model = None if card is None else (str(card["name"]), str(card["version"]))
+    training = training_data(card)
+    key = stable_key("curves", CURVES_VERSION, f.to_query(), model, queries.data_version(services.store),
+                     "no-training", training.datasets if training else None, len(training.held_out) if training else 0)
+    return services.cache.memo(key, lambda: cohort_curves(
+        queries.metrics_frame(services.store, f, model, training))), model
+
+
+def training_note(services, f: CohortFilter, model) -> list:
+    """Says how many of the filtered cases were left out as the active model's training cases."""
+    training = training_data(services.models.active_card())
+    if training is None:
+        return []
+    left_out = queries.training_count(services.store, f, model, training)
+    if not left_out:
+        return []
+    return [dbc.Alert([html.B(f"{left_out:,} cases left out: "), f"the active model was {training.describe()}. "
+                       "A model's training patients are never evidence of its quality, so these metrics use the "
+                       "other cases only.", html.Small(" (Cases imported under another dataset name cannot be "
+                                                       "recognised.)", className="text-muted")],
+                      color="info", className="py-2 mt-2 mb-0 ll-training-note")]
 
 
 def default_threshold(card: dict | None) -> float:
@@ -265,5 +286,5 @@ def register(app: dash.Dash) -> None:
         f = CohortFilter.from_query(query)
         curves, model = load_curves(services, f)
         threshold = 0.5 if threshold is None else float(threshold)
-        return (summary_text(curves, f, model), *threshold_figures(curves, threshold), f"{threshold:.2f}",
+        return (summary_text(curves, f, model) + training_note(services, f, model), *threshold_figures(curves, threshold), f"{threshold:.2f}",
                 *static_figures(curves), False)
