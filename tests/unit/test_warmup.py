@@ -8,10 +8,6 @@ from types import SimpleNamespace
 import pytest
 
 from dashboard import warmup
-from dashboard.cohort import queries
-from dashboard.cohort.filters import CohortFilter
-from dashboard.cohort.metrics import CURVES_VERSION
-from dashboard.services.cache import stable_key
 from pipeline.paths import REPO_ROOT
 from tests.fakes_predictor import fake_app, lesion_png
 
@@ -19,11 +15,6 @@ from tests.fakes_predictor import fake_app, lesion_png
 @pytest.fixture
 def app(tmp_path):
     return fake_app(tmp_path)
-
-
-def curves_key(services):
-    model = services.models.active_identity()
-    return stable_key("curves", CURVES_VERSION, CohortFilter().to_query(), model, queries.data_version(services.store))
 
 
 def test_warm_loads_the_model_runs_one_prediction_and_fills_the_metrics_cache(app):
@@ -35,7 +26,8 @@ def test_warm_loads_the_model_runs_one_prediction_and_fills_the_metrics_cache(ap
     assert loaded is not None and loaded["name"] == "fake"
     predictor = services.predictors.get(services.models.active_card())
     assert predictor.calls == 1  # the throw-away prediction (graph tracing for a Keras model)
-    assert done["cohort_cases"] == 1 and services.cache.get(curves_key(services)) is not None
+    assert done["cohort_cases"] == 1
+    assert any(key.startswith("ll:curves:") and services.cache.get(key) is not None for key in services.cache._local)
     assert services.store.count() == 1  # the warm-up stores nothing
 
 
