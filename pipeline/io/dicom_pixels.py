@@ -29,6 +29,7 @@ from pipeline.io.codestream import declared_size
 from pipeline.io.dicom_header import DicomHeader
 from pipeline.io.failures import PASS_THROUGH
 from pipeline.io.intensity import (
+    colour_fraction,
     direct_display,
     finite_float32,
     linear_window,
@@ -45,6 +46,7 @@ _CORRUPT = "DICOM pixel data is truncated or corrupt"
 class DicomPixels:
     pixels: np.ndarray  # float32 H x W, modality units (grey) or luma (colour)
     display: np.ndarray  # uint8 H x W
+    colour_fraction: float | None = None  # coloured pixels of a colour frame (None: grey)
 
 
 def decode_frame(ds: Dataset, header: DicomHeader, index: int, limits: Limits) -> DicomPixels:
@@ -170,7 +172,7 @@ def _colour(array: np.ndarray, photometric: str, ds: Dataset) -> DicomPixels:
         display = direct_display(pixels)
     else:
         display = scaled_display(pixels, float(2**bits - 1))
-    return DicomPixels(pixels, display)
+    return DicomPixels(pixels, display, colour_fraction(array))
 
 
 def _palette(array: np.ndarray, ds: Dataset) -> DicomPixels:
@@ -185,7 +187,7 @@ def _palette(array: np.ndarray, ds: Dataset) -> DicomPixels:
         display = scaled_display(pixels, 65535.0)
     else:
         display = direct_display(pixels)
-    return DicomPixels(pixels, display)
+    return DicomPixels(pixels, display, colour_fraction(rgb))
 
 
 def _first_float(value: object) -> float | None:

@@ -49,6 +49,30 @@ def to_gray(array: np.ndarray) -> np.ndarray:
     raise ImageLoadError(f"image has an unsupported pixel layout {tuple(array.shape)}")
 
 
+def colour_fraction(array: np.ndarray) -> float | None:
+    """Fraction of clearly coloured pixels of an H x W x 3|4 array (from at most ~250k pixels);
+    None for grey layouts.
+
+    A pixel is coloured when a channel is more than 10% of full scale away from a straight-line
+    fit of that channel on luma (refitted once without the coloured pixels): grey stored as RGB
+    (BrEaST-Lesions-USG) and grey shown through a scanner's tint map (blue- or sepia-tinted
+    B-mode) give ~0, because their colour is a function of brightness; a photograph or a colour
+    Doppler box does not. The out-of-distribution guard reads it (`pipeline.ood`)."""
+    array = np.asarray(array)
+    if array.ndim != 3 or array.shape[2] < 3:
+        return None
+    step = max(1, int(np.sqrt(array.shape[0] * array.shape[1] / 250_000)))
+    rgb = np.nan_to_num(array[::step, ::step, :3].astype(np.float64)).reshape(-1, 3)
+    full = 255.0 if array.dtype == np.uint8 else max(float(np.abs(rgb).max(initial=0.0)), 1e-12)
+    design = np.stack([rgb @ LUMA_WEIGHTS, np.ones(len(rgb))], axis=1)
+    keep = np.ones(len(rgb), bool)
+    for _ in range(2):
+        coef = np.linalg.lstsq(design[keep], rgb[keep], rcond=None)[0] if keep.sum() >= 2 else np.zeros((2, 3))
+        coloured = np.abs(rgb - design @ coef).max(axis=1) > 0.1 * full
+        keep = ~coloured
+    return round(float(np.mean(coloured)), 4)
+
+
 def finite_float32(gray: np.ndarray) -> np.ndarray:
     """float32 copy with NaN/inf replaced, so models and statistics never see them.
 

@@ -82,13 +82,16 @@ def _load(source: Source, limits: Limits, frame: int | None) -> ImageRecord:
     if fmt == sniff.DICOM:
         return _load_dicom(data, limits, frame, digest)
     raster = decode_raster(data, fmt, limits, frame)
+    fields: dict = {"frame": raster.frame} if raster.frames > 1 else {}
+    if raster.colour_fraction is not None:
+        fields["colour_fraction"] = raster.colour_fraction  # read by the out-of-distribution guard
     return make_record(
         raster.pixels,
         raster.display,
         source_format=fmt,
         sha256=digest,
         frames=raster.frames,
-        metadata={"frame": raster.frame} if raster.frames > 1 else {},
+        metadata=fields,
     )
 
 
@@ -102,6 +105,8 @@ def _load_dicom(data: bytes, limits: Limits, frame: int | None, digest: str) -> 
     fields = metadata(ds)
     if header.frames > 1:
         fields["frame"] = index
+    if decoded.colour_fraction is not None:
+        fields["colour_fraction"] = decoded.colour_fraction
     return make_record(
         decoded.pixels,
         decoded.display,

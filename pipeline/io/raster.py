@@ -22,7 +22,7 @@ from PIL import BmpImagePlugin, Image, JpegImagePlugin, PngImagePlugin, TiffImag
 from pipeline.errors import ImageLoadError
 from pipeline.io import sniff
 from pipeline.io.failures import PASS_THROUGH
-from pipeline.io.intensity import direct_display, finite_float32, percentile_display, to_gray
+from pipeline.io.intensity import colour_fraction, direct_display, finite_float32, percentile_display, to_gray
 from pipeline.io.limits import Limits, check_dimensions, check_frame_count, select_frame
 
 _PIL_FORMAT = {sniff.PNG: "PNG", sniff.JPEG: "JPEG", sniff.BMP: "BMP", sniff.TIFF: "TIFF"}
@@ -46,6 +46,7 @@ class RasterImage:
     frames: int
     frame: int
     mode: str  # Pillow mode of the decoded page, e.g. "L", "RGBA", "I;16"
+    colour_fraction: float | None = None  # coloured pixels of a colour page (None: grey)
 
 
 def decode_raster(data: bytes, fmt: str, limits: Limits, frame: int | None) -> RasterImage:
@@ -84,7 +85,8 @@ def _decode_page(image: Image.Image, fmt: str, limits: Limits, frame: int | None
     array, high_depth = _to_array(image)
     gray = finite_float32(to_gray(array))
     display = percentile_display(gray) if high_depth else direct_display(gray)
-    return RasterImage(pixels=gray, display=display, frames=frames, frame=index, mode=mode)
+    return RasterImage(pixels=gray, display=display, frames=frames, frame=index, mode=mode,
+                       colour_fraction=colour_fraction(array))
 
 
 def _explain_bomb(data: bytes, fmt: str, limits: Limits) -> NoReturn:

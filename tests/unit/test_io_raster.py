@@ -198,3 +198,22 @@ def _pil_bytes(image: Image.Image, fmt: str) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt)
     return buffer.getvalue()
+
+
+def test_colour_fraction_in_metadata_separates_colour_from_grey_and_tinted_grey():
+    from pipeline.io.intensity import colour_fraction
+
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (60, 80), dtype=np.uint8)
+    assert "colour_fraction" not in load_image(to_png_bytes(grey)).metadata
+    stored_rgb = np.stack([grey] * 3, axis=-1)  # BrEaST-Lesions-USG: grey stored as RGB
+    assert load_image(to_png_bytes(stored_rgb)).metadata["colour_fraction"] == 0.0
+    tinted = np.stack([grey * 0.8, grey * 0.9, grey], axis=-1).astype(np.uint8)  # scanner tint map
+    assert colour_fraction(tinted) < 0.01
+    yy, xx = np.mgrid[0:60, 0:80]
+    photo = np.stack([128 + 100 * np.sin(xx / 9), 128 + 100 * np.cos(yy / 7), 128 + 100 * np.sin((xx + yy) / 11)], -1)
+    assert load_image(to_png_bytes(photo.astype(np.uint8))).metadata["colour_fraction"] > 0.5
+    doppler = stored_rgb.copy()
+    doppler[10:30, 20:50] = (220, 30, 30)
+    assert 0.05 < colour_fraction(doppler) < 0.3
+    assert colour_fraction(grey) is None
