@@ -57,6 +57,8 @@ def create_app(settings: Settings | None = None, predictor_factory: Callable | N
     server.register_blueprint(login_page.bp)
     server.register_blueprint(admin_page.export)
     server.register_error_handler(RequestEntityTooLarge, api_module.too_large)
+    # a crafted /_dash-component-suites/dash/../../etc/passwd: Dash refuses it by raising, which would be a 500
+    server.register_error_handler(dash.exceptions.DependencyException, lambda _exc: ("not found", 404))
 
     app = dash.Dash(
         __name__,

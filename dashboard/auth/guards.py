@@ -25,6 +25,7 @@ from markupsafe import escape
 
 from dashboard.auth import audit as audit_event
 from dashboard.auth import csrf, current_auth, current_user
+from dashboard.auth import inputs as callback_inputs
 from dashboard.auth.roles import (
     AUDITED_CALLBACKS,
     BROWSER_ENDPOINTS,
@@ -162,8 +163,27 @@ def before_request():
         return json_error(400, "unknown or malformed callback request")
     if not allows(user.role, needed):
         return deny(user, needed, endpoint)
-    if ENDPOINT_ROLES.get(endpoint) == CALLBACK and "cacheKey" not in request.args:
-        audit_callback()
+    if ENDPOINT_ROLES.get(endpoint) == CALLBACK:
+        issue = callback_input_problem()
+        if issue:
+            return json_error(400, f"malformed callback request: {issue}")
+        if "cacheKey" not in request.args:
+            audit_callback()
+    return None
+
+
+def callback_input_problem() -> str | None:
+    """Shape and types of a callback request (auth/inputs.py), and that a case it names exists."""
+    body = request.get_json(silent=True)
+    issue = callback_inputs.problem(body, current_auth().dash_app.callback_map[body["output"]])
+    if issue:
+        return issue
+    for item in (body.get("inputs") or []) + (body.get("state") or []):
+        if item.get("id") == "case-id":
+            from dashboard.services import current_services
+
+            if current_services().store.get(item["value"]) is None:
+                return "no such case"
     return None
 
 

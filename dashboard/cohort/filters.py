@@ -159,10 +159,12 @@ class CohortFilter:
 
 
 def _int(value: Any) -> int | None:
+    """A whole number within +-10^9, else None ("age=inf" or "age=1e30" from a crafted URL is no filter)."""
     try:
-        return None if value in (None, "") else int(float(value))
-    except (TypeError, ValueError):
+        number = None if value in (None, "") else int(float(value))
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if number is None or abs(number) <= 10 ** 9 else None
 
 
 FILTER_FIELDS = tuple(f.name for f in fields(CohortFilter) if f.name != "extra")

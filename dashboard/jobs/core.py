@@ -72,7 +72,7 @@ def validate_spec(raw: dict[str, Any], settings, models) -> dict[str, Any]:
     else:
         try:
             limit = int(limit)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: inf
             raise JobError("limit must be a whole number of items") from None
         if not 1 <= limit <= MAX_ITEMS:
             raise JobError(f"limit must be between 1 and {MAX_ITEMS}")

@@ -56,8 +56,8 @@ def clean_patient(form: dict[str, Any] | None) -> dict[str, Any]:
     if age not in (None, ""):
         try:
             age_value = int(float(age))
-        except (TypeError, ValueError):
-            raise ValueError(f"age must be a number of years, got {age!r}") from None
+        except (TypeError, ValueError, OverflowError):  # OverflowError: "inf"
+            raise ValueError(f"age must be a number of years, got {str(age)[:40]!r}") from None
         if not 0 <= age_value <= 120:
             raise ValueError(f"age must be between 0 and 120 years, got {age_value}")
         out["age"] = age_value

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.store.db import init_schema, make_engine, make_sessionmaker
-from dashboard.store.files import CaseFiles, atomic_write
+from dashboard.store.files import CASE_ID, CaseFiles, atomic_write
 from dashboard.store.models import CaseRow, PredictionRow, ReviewRow, SettingRow
 from pipeline.io.intensity import percentile_window
 from pipeline.metrics.segmentation import dice, iou
@@ -226,6 +226,8 @@ class CaseStore:
         row.meta = meta
 
     def get(self, case_id: str) -> StoredCase | None:
+        if not isinstance(case_id, str) or not CASE_ID.match(case_id):  # crafted ids never reach the database
+            return None
         with self.sessions() as session:
             row = session.get(CaseRow, case_id)
             if row is None:
