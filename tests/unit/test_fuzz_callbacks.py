@@ -79,6 +79,17 @@ def post(client, body) -> int:
     return client.post("/_dash-update-component", json=body).status_code
 
 
+def test_every_callback_input_has_a_declared_type(world):
+    """Fail closed: an input without a type in dashboard/auth/inputs.py is refused with 400 for everyone."""
+    from dashboard.auth.inputs import check_for
+
+    app = world[0]
+    missing = sorted({f"{s['id']}.{s['property']}" for _key, entry in callbacks(app)
+                      for s in entry["inputs"] + entry.get("state", [])
+                      if isinstance(s["id"], str) and check_for(s["id"], s["property"]) is None})
+    assert missing == [], f"declare these callback inputs in dashboard/auth/inputs.py TYPES: {missing}"
+
+
 def test_every_callback_with_each_hostile_value_in_each_slot(world, errors):
     app, client, case_id = world
     failures = []
