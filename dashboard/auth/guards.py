@@ -27,7 +27,6 @@ from dashboard.auth import audit as audit_event
 from dashboard.auth import csrf, current_auth, current_user
 from dashboard.auth import inputs as callback_inputs
 from dashboard.auth.roles import (
-    AUDITED_CALLBACKS,
     BROWSER_ENDPOINTS,
     CALLBACK,
     ENDPOINT_ROLES,
@@ -36,7 +35,6 @@ from dashboard.auth.roles import (
     PAGE,
     VIEWER,
     allows,
-    callback_output_ids,
     callback_role,
     landing_path,
     normalize_page_path,
@@ -167,8 +165,6 @@ def before_request():
         issue = callback_input_problem()
         if issue:
             return json_error(400, f"malformed callback request: {issue}")
-        if "cacheKey" not in request.args:
-            audit_callback()
     return None
 
 
@@ -185,17 +181,6 @@ def callback_input_problem() -> str | None:
             if current_services().store.get(item["value"]) is None:
                 return "no such case"
     return None
-
-
-def audit_callback() -> None:
-    """Audit the callbacks listed in roles.AUDITED_CALLBACKS (their first request only)."""
-    body = request.get_json(silent=True) or {}
-    outputs = set(callback_output_ids(body.get("output", "")))
-    triggered = set(body.get("changedPropIds") or [])
-    for (output, trigger), (action, state_ids) in AUDITED_CALLBACKS.items():
-        if output in outputs and trigger in triggered:
-            values = {s.get("id"): s.get("value") for s in body.get("state") or [] if isinstance(s, dict)}
-            audit_event(action, **{name.split("-", 1)[-1]: values.get(name) for name in state_ids})
 
 
 def after_request(response):

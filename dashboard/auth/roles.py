@@ -90,16 +90,6 @@ CALLBACK_PREFIXES = (
 )
 FAIL_CLOSED = ADMIN
 
-# Callbacks the request guard audits itself, because their work runs where the user is not known
-# (a Dash background callback runs in another process): (output id, triggering "id.prop") ->
-# (audit action, ids of State values copied into the detail). Only the first request counts, not
-# the background polls (those carry ?cacheKey=).
-AUDITED_CALLBACKS = {
-    ("jobs-result", "jobs-start.n_clicks"): ("job.start", ("jobs-kind", "jobs-model")),
-    ("jobs-cancel-status", "jobs-cancel.n_clicks"): ("job.cancel", ()),
-}
-
-
 def allows(role: str | None, needed: str) -> bool:
     """True when `role` includes `needed` (viewer < clinician < admin)."""
     return role in RANK and RANK[role] >= RANK[needed]

@@ -8,7 +8,10 @@ the job's row, starts a runner process and reports progress (a bar with
 terminates the callback's process (and so the runner), and the job's row
 gets its cancel flag, which the runner checks between items. The table
 below lists recent jobs from the database, so a job started by someone
-else, or before a restart, is visible too.
+else, or before a restart, is visible too. Each job records its owner (the
+signed-in user whose session started it); only the owner or an admin may
+cancel it, and both starting and cancelling are audited where they happen
+(dashboard/jobs/owner.py), whatever the callback request looks like.
 """
 
 from __future__ import annotations
@@ -146,9 +149,14 @@ def register(app: dash.Dash) -> None:
         """In a DiskcacheManager child or a Celery worker: validate, record, run, report."""
         if not n_clicks:
             raise dash.exceptions.PreventUpdate
+        from dashboard.jobs.owner import audit_start, starter_from_callback
         from dashboard.services.models import ModelRegistry
         from dashboard.store.cases import CaseStore
 
+        starter = starter_from_callback(settings)
+        if starter is None or starter.role not in ("clinician", "admin"):
+            return dbc.Alert("Your session has ended: sign in again to start a job.", color="danger",
+                             className="mt-3")
         store = CaseStore(settings.database_url, settings.files_dir, salt=settings.secret_key, schema="none")
         try:
             spec = validate_spec({"kind": kind, "model": model, "filter": query, "source": source, "limit": limit},
@@ -157,7 +165,8 @@ def register(app: dash.Dash) -> None:
             return dbc.Alert(str(exc), color="danger", className="mt-3")
         finally:
             store.engine.dispose()
-        job_id = job_store(settings).create(spec["kind"], spec, spec["model"])
+        job_id = job_store(settings).create(spec["kind"], spec, spec["model"], owner=starter.username)
+        audit_start(settings, starter, job_id, spec)
         set_progress((0, "starting…", job_id))
 
         def report(job):
@@ -176,9 +185,22 @@ def register(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
     def _cancel(n_clicks, job_id):
+        from dashboard.auth import CLINICIAN, audit, require
+        from dashboard.jobs.owner import may_cancel
+
         if not n_clicks or not job_id:
             raise dash.exceptions.PreventUpdate
-        asked = services_jobs(current_services()).request_cancel(job_id)
+        user = require(CLINICIAN)
+        jobs = services_jobs(current_services())
+        job = jobs.get(job_id)
+        if job is None:
+            return f"There is no job {job_id}."
+        if not may_cancel(user, job):
+            audit("access.denied", target=job_id, needed="job owner or admin", method="job.cancel")
+            return f"Job {job_id} was started by someone else: only they or an admin can cancel it."
+        asked = jobs.request_cancel(job_id)
+        if asked:
+            audit("job.cancel", target=job_id, owner=job.get("owner"))
         return f"Cancel requested for job {job_id}." if asked else f"Job {job_id} had already ended."
 
     @app.callback(

@@ -470,28 +470,11 @@ def test_api_tokens_per_user_and_revocable(app, case_id):
 
 
 # --------------------------------------------------------------- jobs
-def test_jobs_need_clinician_and_are_audited(app, viewer, clinician):
+def test_jobs_need_clinician(app, viewer, clinician):
+    """Roles only; owners and the audit of start/cancel: tests/unit/test_jobs_audit.py."""
     assert viewer.get("/jobs").status_code == 403 and clinician.get("/jobs").status_code == 200
     cancel = lambda client: call(client, app, "jobs-cancel-status", [("jobs-cancel", "n_clicks", 1)],  # noqa: E731
                                  [("jobs-current", "data", None)])
     assert cancel(viewer).status_code == 403
     assert cancel(clinician).status_code in (200, 204)  # nothing running: PreventUpdate
-    assert audit_rows(app, action="job.cancel")[0]["actor"] == clinician.user.username
-    # a background job's work runs in another process: the guard records who started it
-    from flask import g
-
-    from dashboard.auth.guards import audit_callback
-
-    start_key = callback_key(app, "jobs-result")
-    body = {"output": start_key, "changedPropIds": ["jobs-start.n_clicks"],
-            "inputs": [{"id": "jobs-start", "property": "n_clicks", "value": 1}],
-            "state": [{"id": "jobs-kind", "property": "value", "value": "rescore"},
-                      {"id": "jobs-model", "property": "value", "value": "fake"},
-                      {"id": "jobs-source", "property": "value", "value": "/imports/smith-jane"}]}
-    with app.server.test_request_context("/_dash-update-component", method="POST", json=body):
-        g.ll_user, g.ll_via = clinician.user, "web"
-        audit_callback()
-    clinician.post("/_dash-update-component?cacheKey=forged&job=1", json=body)  # a poll: not audited again
-    started = audit_rows(app, action="job.start")
-    assert len(started) == 1 and started[0]["actor"] == clinician.user.username
-    assert '"kind": "rescore"' in started[0]["detail"] and "smith" not in started[0]["detail"]
+    assert audit_rows(app, action="job.cancel") == []  # nothing was cancelled
