@@ -52,6 +52,8 @@ CASE_EXPORT_SEG_ZIP = "case-export-seg-zip"  # the SEG + the de-identified image
 
 # cohort explorer
 COHORT_AGE = "cohort-age"
+COHORT_AGE_MIN = "cohort-age-min"  # number boxes beside the age slider (apply while typing, no blur needed)
+COHORT_AGE_MAX = "cohort-age-max"
 COHORT_SEX = "cohort-sex"
 COHORT_TRUTH = "cohort-truth"
 COHORT_PREDICTED = "cohort-predicted"

@@ -125,6 +125,52 @@ def panel_value(f: CohortFilter, name: str):
     return list(getattr(f, name))
 
 
+AGE_DEBOUNCE_MS = 400  # a typed age applies this long after the last keystroke (no blur, no Enter needed)
+
+
+def age_control(age: list) -> html.Div:
+    """Slider for dragging plus two number boxes for typing.
+
+    Dash's own boxes beside a RangeSlider (`allow_direct_input`) commit only on
+    blur when `updatemode="mouseup"`, so a typed age did nothing until the
+    user clicked elsewhere; these boxes apply AGE_DEBOUNCE_MS after typing stops.
+    """
+    box = dict(type="number", min=AGE_LIMITS[0], max=AGE_LIMITS[1], step=1, size="sm", debounce=AGE_DEBOUNCE_MS,
+               className="ll-age-box")
+    return html.Div(
+        [
+            dcc.RangeSlider(id=ids.COHORT_AGE, min=AGE_LIMITS[0], max=AGE_LIMITS[1], step=1, value=age,
+                            marks={0: "0", 40: "40", 60: "60", 80: "80", 100: "100+"}, allow_direct_input=False,
+                            tooltip={"placement": "bottom"}, updatemode="mouseup"),
+            html.Div([dbc.Input(id=ids.COHORT_AGE_MIN, value=age[0], placeholder="from", **box),
+                      html.Span("to", className="mx-2 text-muted"),
+                      dbc.Input(id=ids.COHORT_AGE_MAX, value=age[1], placeholder="to", **box)],
+                     className="d-flex align-items-center mt-1"),
+        ]
+    )
+
+
+def sync_age(trigger: str | None, slider: list | None, low, high) -> tuple:
+    """(slider value, from box, to box) after one of them changed; dash.no_update where nothing changes."""
+    no = dash.no_update
+    slider = list(slider or AGE_LIMITS)
+    if trigger == ids.COHORT_AGE:
+        return no, slider[0], slider[1]
+
+    def number(value, default):
+        try:
+            return min(max(int(float(value)), AGE_LIMITS[0]), AGE_LIMITS[1])
+        except (TypeError, ValueError, OverflowError):
+            return default
+
+    low, high = number(low, AGE_LIMITS[0]), number(high, AGE_LIMITS[1])
+    if low > high:
+        low, high = (high, low) if trigger == ids.COHORT_AGE_MAX else (low, low)
+    if [low, high] == slider:
+        return no, no, no
+    return [low, high], no, no
+
+
 def filter_panel(f: CohortFilter, facets: dict) -> dbc.Card:
     age = panel_value(f, "age")
     row = lambda label, control: html.Div([dbc.Label(label, className="mb-0 fw-semibold"), control],  # noqa: E731
@@ -135,10 +181,7 @@ def filter_panel(f: CohortFilter, facets: dict) -> dbc.Card:
                                                   className="float-end p-0")]),
             dbc.CardBody(
                 [
-                    row("Age (years)", dcc.RangeSlider(id=ids.COHORT_AGE, min=AGE_LIMITS[0], max=AGE_LIMITS[1], step=1,
-                                                       value=age, marks={0: "0", 40: "40", 60: "60", 80: "80",
-                                                                         100: "100+"},
-                                                       tooltip={"placement": "bottom"}, updatemode="mouseup")),
+                    row("Age (years)", age_control(age)),
                     row("Sex", _check(ids.COHORT_SEX, _opts(("F", "M", "O")), f.sex)),
                     row("True label", _check(ids.COHORT_TRUTH, _opts(("benign", "malignant", "normal", "unknown")),
                                              f.truth)),
@@ -270,7 +313,9 @@ def register(app: dash.Dash) -> None:
     )
 
     @app.callback(
-        *[Output(id_, "value", allow_duplicate=True) for _, id_ in FILTER_INPUTS],
+        Output(ids.COHORT_AGE_MIN, "value", allow_duplicate=True),  # the age boxes move the slider (below)
+        Output(ids.COHORT_AGE_MAX, "value", allow_duplicate=True),
+        *[Output(id_, "value", allow_duplicate=True) for _, id_ in FILTER_INPUTS[1:]],
         Output(ids.COHORT_DATES, "start_date"),
         Output(ids.COHORT_DATES, "end_date"),
         Input(ids.COHORT_RESET, "n_clicks"),
@@ -279,8 +324,20 @@ def register(app: dash.Dash) -> None:
     def _reset(clicks):
         if not clicks:
             raise dash.exceptions.PreventUpdate
-        empty = [list(AGE_LIMITS)] + [[] for _ in FILTER_INPUTS[1:]]
+        empty = list(AGE_LIMITS) + [[] for _ in FILTER_INPUTS[1:]]
         return *empty, None, None
+
+    @app.callback(
+        Output(ids.COHORT_AGE, "value"),
+        Output(ids.COHORT_AGE_MIN, "value"),
+        Output(ids.COHORT_AGE_MAX, "value"),
+        Input(ids.COHORT_AGE, "value"),
+        Input(ids.COHORT_AGE_MIN, "value"),
+        Input(ids.COHORT_AGE_MAX, "value"),
+        prevent_initial_call=True,
+    )
+    def _age(slider, low, high):
+        return sync_age(dash.ctx.triggered_id, slider, low, high)
 
     @app.callback(
         Output(ids.URL, "pathname", allow_duplicate=True),

@@ -71,7 +71,7 @@ def ingest_files(analyzer, contents: list[str], names: list[str], patient: dict[
                 data = decode_upload(data_url)
                 known = analyzer.find_known(data)  # by sha256, before any decoding or prediction
                 if known:
-                    item.update(case_id=known, existing=True, patient_given=bool(patient))
+                    item.update(case_id=known, existing=True)
                 else:
                     item["case_id"] = analyzer.ingest(data, patient)
             except ImageLoadError as exc:
@@ -143,13 +143,11 @@ def _pending_card(name: str, case_id: str) -> dbc.Card:
     )
 
 
-def existing_notice(case, patient_given: bool) -> dbc.Alert:
+def existing_notice(case) -> dbc.Alert:
     """What a re-upload of a stored image says: which case it is, and that no copy was made."""
     when = f"{case.created:%Y-%m-%d %H:%M} UTC" if getattr(case, "created", None) else "earlier"
     text = [html.B("Already in the store"), f" as case {case.id} (stored {when}): showing that case; "
-            "no second copy was stored."]
-    if patient_given:
-        text.append(" The patient details entered with this upload were not applied to it.")
+            "no second copy was stored, and patient details entered with this upload were not applied to it."]
     return dbc.Alert(text, color="info", className="py-2 mb-2 ll-existing-case")
 
 
@@ -165,7 +163,7 @@ def _result_card(name: str, result: dict, item: dict | None = None) -> dbc.Card:
         [
             dbc.CardHeader([html.Span(name, className="me-2"), label_badge(shown_label(row), "fs-6")]),
             dbc.CardBody(
-                [existing_notice(case, bool(item.get("patient_given"))) if item.get("existing") else "",
+                [existing_notice(case) if item.get("existing") else "",
                  dbc.Row(
                     [
                         dbc.Col(dcc.Graph(figure=figure, config={"scrollZoom": True, "displaylogo": False},
