@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fuse": ("training.cmd_fuse", "fuse image model + lesion shape + patient data (cross-validated)"),
     "radiologists": ("training.cmd_radiologists", "model vs the radiologists' BI-RADS on the same images"),
     "external": ("training.cmd_external", "evaluate a bundle on a dataset it never saw, beside its in-domain figures"),
+    "ood": ("training.cmd_ood", "fit a bundle's out-of-distribution fingerprint and measure the guard's flag rates"),
     "report": ("training.cmd_report", "clinical-evidence report (HTML + PDF) from saved artifacts"),
     "slides": ("training.cmd_slides", "16:9 slide deck (PDF + HTML) from saved artifacts"),
 }

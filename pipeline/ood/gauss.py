@@ -42,7 +42,15 @@ class Gaussian:
     residual_var: float  # per-dimension variance off the subspace (0: no residual term)
 
     @classmethod
-    def fit(cls, x: np.ndarray, n_components: int | None = None) -> "Gaussian":
+    @staticmethod
+    def n_components_for(n: int, d: int, n_components: int | None) -> int:
+        """Principal components kept: at least 4 samples per component (with fewer, the residual
+        variance is estimated near 0); all `d` (no residual term) when `n_components` is None."""
+        return d if n_components is None else int(max(1, min(n_components, d, (n - 1) // 4)))
+
+    @classmethod
+    def fit(cls, x: np.ndarray, n_components: int | None = None, *, exact: bool = False) -> "Gaussian":
+        """`exact`: keep exactly `n_components` (cross-fitting uses the full sample's number)."""
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[0] < 3:
             raise ValueError("a Gaussian needs at least 3 samples of a 2-D array")
@@ -52,7 +60,7 @@ class Gaussian:
         floor = max(0.1 * float(np.median(std)), 1e-6)
         scale = np.maximum(std, floor)
         z = (x - mean) / scale
-        k = d if n_components is None else int(max(1, min(n_components, d, n - 1)))
+        k = min(int(n_components), d, n - 1) if exact and n_components else cls.n_components_for(n, d, n_components)
         if k < d:
             _, _, vt = np.linalg.svd(z, full_matrices=False)
             components = vt[:k]
@@ -62,7 +70,8 @@ class Gaussian:
         cov, _ = ledoit_wolf(proj - proj.mean(axis=0))
         residual = z - proj @ components
         residual_var = float((residual ** 2).sum(axis=1).mean() / (d - k)) if k < d else 0.0
-        return cls(mean, scale, components, np.linalg.inv(cov), max(residual_var, 1e-6) if k < d else 0.0)
+        # standardised features have unit variance: below 0.1% per dimension is an artefact of small samples
+        return cls(mean, scale, components, np.linalg.inv(cov), max(residual_var, 1e-3) if k < d else 0.0)
 
     def distance(self, x: np.ndarray) -> np.ndarray:
         """Root mean squared Mahalanobis distance per row (about 1 for a typical training row)."""
