@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from dashboard.auth import audit, current_user
 from dashboard.services.inference import clean_patient
+from dashboard.services.quota import QuotaExceeded
 from pipeline.errors import BundleError, ImageLoadError
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ def predict():
     services = _services()
     try:
         case_id, row, source = services.analyzer.analyse(data, patient)
+    except QuotaExceeded as exc:
+        return error(429, str(exc))
     except ImageLoadError as exc:
         return error(422, f"cannot read the image: {exc}")
     except BundleError as exc:
@@ -149,9 +152,12 @@ def _unexpected(exc: Exception):
 
 
 def too_large(exc: RequestEntityTooLarge):
-    """App-wide 413 (raised before any blueprint runs): JSON for the API, text elsewhere."""
-    limit = _services().settings.max_request_bytes // (1024 * 1024)
-    message = f"request is larger than the {limit} MB limit"
+    """App-wide 413 (raised before any blueprint runs): JSON for the API, text elsewhere.
+
+    The limit is this request's (dashboard/auth/bodies.py: it depends on the route and the role)."""
+    limit = request.max_content_length or _services().settings.max_request_bytes
+    size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} kB"
+    message = f"request is larger than the {size} limit"
     if request.path.startswith("/api/"):
         return error(413, message)
     return message, 413

@@ -8,7 +8,7 @@ per client address. Storage: `LESIONLENS_RATELIMIT_STORAGE` (a limits storage
 URI), else `CACHE_REDIS_URL` (so every worker and node shares one count),
 else this process's memory (one count per gunicorn worker: the effective limit
 is then workers x the rate). Rates: `LESIONLENS_PREDICT_RATE` (default
-30/minute) and `LESIONLENS_API_RATE` (default 300/minute, every /api/v1 route).
+60/minute) and `LESIONLENS_API_RATE` (default 300/minute, every /api/v1 route).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import os
 
 from flask import g, request
 
-PREDICT_RATE = "30/minute"
+PREDICT_RATE = "60/minute"
 API_RATE = "300/minute"
 
 

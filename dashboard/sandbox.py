@@ -60,10 +60,13 @@ class PreparedUpload:
 
 
 def prepare_upload(data: bytes, *, max_bytes: int, pseudonym: str, salt: bytes,
-                   keep_original: bool = False) -> PreparedUpload:
-    """Decode `data`; de-identify a DICOM with `pseudonym`. Raises ImageLoadError with a readable message."""
+                   keep_original: bool = False, max_side: int | None = None) -> PreparedUpload:
+    """Decode `data`; de-identify a DICOM with `pseudonym`; shrink to `max_side` (store/downsample.py).
+
+    Raises ImageLoadError with a readable message."""
     import numpy as np
 
+    from dashboard.store.downsample import DEFAULT_MAX_SIDE, downsample
     from dashboard.store.files import ORIGINAL, SOURCE_DICOM, npy_bytes
     from pipeline.deid import deidentify_bytes
     from pipeline.io import Limits, load_image
@@ -78,13 +81,15 @@ def prepare_upload(data: bytes, *, max_bytes: int, pseudonym: str, salt: bytes,
     # blank one would otherwise be "analysed" and get a meaningless P(malignant).
     check_dimensions(record.shape[1], record.shape[0], Limits(min_side=UPLOAD_MIN_SIDE))
     check_not_blank(record.pixels)
+    downsample(record, max_side or DEFAULT_MAX_SIDE)  # here, in the child: only small arrays reach the worker
     files: dict[str, bytes] = {}
     if record.source_format == DICOM:
         clean = deidentify_bytes(bytes(data), pseudonym=pseudonym, salt=salt, limits=limits)
         fields = metadata(read_dataset(clean))  # allow-listed fields of the de-identified header only
         if "frame" in record.metadata:
             fields["frame"] = record.metadata["frame"]
-        record.metadata = fields
+        record.metadata = {**fields, **({"downsampled_from": record.metadata["downsampled_from"]}
+                                        if "downsampled_from" in record.metadata else {})}
         # The original file's hash would link the case to the identifying file; the pixels' does not,
         # and the same image uploaded twice still meets its cached prediction.
         record.sha256 = hashlib.sha256(npy_bytes(np.asarray(record.pixels, dtype=np.float32))).hexdigest()

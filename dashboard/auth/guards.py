@@ -24,7 +24,7 @@ from flask import g, jsonify, redirect, request
 from markupsafe import escape
 
 from dashboard.auth import audit as audit_event
-from dashboard.auth import csrf, current_auth, current_user
+from dashboard.auth import bodies, csrf, current_auth, current_user
 from dashboard.auth import inputs as callback_inputs
 from dashboard.auth.roles import (
     BROWSER_ENDPOINTS,
@@ -133,6 +133,8 @@ def before_request():
     g.ll_session_token = None
     g.ll_via = None
     endpoint = request.endpoint
+    upload_limit = flask.current_app.config.get("MAX_CONTENT_LENGTH") or bodies.ANONYMOUS_BYTES
+    bodies.apply(endpoint, None, upload_limit)  # until we know who is asking: the anonymous limit
     if endpoint in OPEN_ENDPOINTS:
         return None
     auth = current_auth()
@@ -144,6 +146,7 @@ def before_request():
             response.headers["WWW-Authenticate"] = 'Bearer realm="lesionlens"'
             return response
         g.ll_user, g.ll_via = user, "api"
+        bodies.apply(endpoint, user.role, upload_limit)
     else:
         token = request.cookies.get(SESSION_COOKIE)
         user = auth.store.session_user(token)
@@ -153,6 +156,7 @@ def before_request():
                 return login_redirect()
             return json_error(401, "login required", login="/login")
         g.ll_user, g.ll_session_token, g.ll_via = user, token, "web"
+        bodies.apply(endpoint, user.role, upload_limit)  # before the CSRF check may read a form body
         if request.method not in csrf.SAFE_METHODS and not csrf.valid(csrf.for_session(auth.secret, token)):
             return json_error(403, "CSRF check failed: reload the page and try again")
     try:

@@ -214,7 +214,8 @@ class Analyzer:
             raise ImageLoadError("upload did not contain file data")
         check_file_size(len(data), self.limits)  # before shipping an oversized upload to a child
         return self.sandbox.run(bytes(data), max_bytes=self.settings.max_upload_bytes, pseudonym=pseudonym,
-                                salt=self.deid_salt, keep_original=self.settings.keep_originals)
+                                salt=self.deid_salt, keep_original=self.settings.keep_originals,
+                                max_side=self.settings.max_image_side)
 
     def ingest(self, data: bytes, patient: dict[str, Any] | None = None) -> str:
         """Decode, de-identify and store one uploaded file; raises ImageLoadError with a readable message.
@@ -223,6 +224,7 @@ class Analyzer:
         written only after the file decoded within its time limit.
         """
         patient = clean_patient(patient)
+        self._check_quota()
         case_id = new_case_id()
         prepared = self.prepare(data, pseudonym=case_id)
         record = prepared.record
@@ -231,6 +233,14 @@ class Analyzer:
         log.info("upload stored as case %s (%s, %d x %d%s)", case_id, record.source_format, record.shape[1],
                  record.shape[0], ", de-identified" if prepared.files else "")
         return case_id
+
+    def _check_quota(self) -> None:
+        """The signed-in user's daily upload quota (services/quota.py); no user (CLI, jobs): not counted."""
+        from dashboard.auth import current_user
+        from dashboard.services import quota
+
+        user = current_user()
+        quota.check(self.store.sessions, user.username if user else None, self.settings.daily_uploads)
 
     def record_of(self, case_id: str) -> ImageRecord:
         """Rebuild the ImageRecord of a stored case from its files (no original file kept)."""

@@ -294,12 +294,13 @@ class CaseStore:
         stored = self.get(case_id)
         if stored is None:
             return "no row"
-        for name in ("pixels.npy", "display.png", "thumb.png"):
+        pixels = self.files.pixels_name(case_id)
+        for name in (pixels, "display.png", "thumb.png"):
             if not self.files.path(case_id, name).is_file():
                 return f"{name} missing"
         expected = stored.row.image_sha256
         if expected and self.files.image_sha256(case_id) != expected:
-            return "pixels.npy does not match the row's image_sha256"
+            return f"{pixels} does not match the row's image_sha256"
         return None
 
     # ---------------------------------------------------------- predictions

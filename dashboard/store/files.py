@@ -1,7 +1,10 @@
 """Image files of the case store, written atomically beside the database.
 
 Each case owns one folder (`<root>/<id[:2]>/<id>/`): display.png (what the
-browser shows), pixels.npy (modality units, for window/level), thumb.png,
+browser shows), pixels.npz (modality units, for window/level and re-analysis:
+compressed, in the narrowest integer type that holds the values exactly, so
+an 8-bit image costs about what its PNG does and not 4 bytes a pixel as the
+float32 pixels.npy of older cases did), thumb.png,
 truth.png (ground-truth mask) and per-model prediction masks and probability
 maps, and for DICOM uploads source.dcm (the de-identified file, zeroed
 preamble; served only inside the SEG bundle, exports/seg_bundle.py, after
@@ -115,6 +118,30 @@ def npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+PIXELS = "pixels.npz"  # compressed, narrowest exact dtype (this version on)
+LEGACY_PIXELS = "pixels.npy"  # float32, uncompressed (cases stored before): still read
+INTEGER_TYPES = (np.uint8, np.uint16, np.int16, np.int32)
+
+
+def compact(pixels: np.ndarray) -> np.ndarray:
+    """The same values in the narrowest integer dtype that holds them exactly, else float32."""
+    values = np.asarray(pixels)
+    if values.size and np.issubdtype(values.dtype, np.number) and np.isfinite(values).all():
+        low, high = float(values.min()), float(values.max())
+        if np.array_equal(values, np.round(values)):
+            for dtype in INTEGER_TYPES:
+                info = np.iinfo(dtype)
+                if info.min <= low and high <= info.max:
+                    return values.astype(dtype)
+    return values.astype(np.float32)
+
+
+def pixels_bytes(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, pixels=np.ascontiguousarray(compact(pixels)))
+    return buffer.getvalue()
+
+
 class CaseFiles:
     """Paths and atomic reads/writes for the files of every case."""
 
@@ -140,15 +167,23 @@ class CaseFiles:
         return path
 
     def write_image(self, case_id: str, pixels: np.ndarray, display: np.ndarray) -> str:
-        """Write pixels.npy, display.png and thumb.png; returns the sha256 of pixels.npy (the stored image)."""
-        pixel_bytes = npy_bytes(pixels.astype(np.float32))
-        self.write(case_id, "pixels.npy", pixel_bytes)
+        """Write pixels.npz, display.png and thumb.png; returns the sha256 of pixels.npz (the stored image)."""
+        pixel_bytes = pixels_bytes(pixels)
+        self.write(case_id, PIXELS, pixel_bytes)
+        legacy = self.path(case_id, LEGACY_PIXELS)
+        if legacy.exists():  # a re-import replacing an old case's image: one pixels file per case
+            legacy.unlink()
         self.write(case_id, "display.png", png_bytes(display))
         self.write(case_id, "thumb.png", thumbnail_png(display))
         return hashlib.sha256(pixel_bytes).hexdigest()
 
+    def pixels_name(self, case_id: str) -> str:
+        """The case's pixels file: pixels.npz, or pixels.npy for a case stored before compaction."""
+        return LEGACY_PIXELS if self.path(case_id, LEGACY_PIXELS).is_file() and not \
+            self.path(case_id, PIXELS).is_file() else PIXELS
+
     def image_sha256(self, case_id: str) -> str | None:
-        data = self.read_bytes(case_id, "pixels.npy")
+        data = self.read_bytes(case_id, self.pixels_name(case_id))
         return None if data is None else hashlib.sha256(data).hexdigest()
 
     def write_mask(self, case_id: str, name: str, mask: np.ndarray) -> None:
@@ -173,9 +208,14 @@ class CaseFiles:
         return None if data is None else read_png(data).astype(np.float32) / 255.0
 
     def read_pixels(self, case_id: str) -> np.ndarray | None:
+        """Modality pixels as float32 (whichever format the case was stored in)."""
         try:
-            return np.load(self.path(case_id, "pixels.npy"), allow_pickle=False)
-        except (FileNotFoundError, ValueError):
+            name = self.pixels_name(case_id)
+            if name == LEGACY_PIXELS:
+                return np.load(self.path(case_id, name), allow_pickle=False).astype(np.float32, copy=False)
+            with np.load(self.path(case_id, name), allow_pickle=False) as loaded:
+                return loaded["pixels"].astype(np.float32)
+        except (FileNotFoundError, ValueError, KeyError, OSError):
             return None
 
     def read_display(self, case_id: str) -> np.ndarray | None:

@@ -53,7 +53,8 @@ def post(client, data: bytes, name: str = "upload.bin"):
                        content_type="multipart/form-data")
 
 
-def test_every_corpus_file_through_the_api(tmp_path):
+def test_every_corpus_file_through_the_api(tmp_path, monkeypatch):
+    monkeypatch.setenv("LESIONLENS_PREDICT_RATE", "1000/minute")  # 63 files from one user in seconds
     app = fake_app(tmp_path, decode_isolation="process", max_upload_bytes=1024 * 1024)
     services = app.server.extensions["lesionlens"]
     client = logged_in_client(app, "clinician")
