@@ -45,13 +45,33 @@ COLUMNS = [
     {"id": "device", "name": "Device"},
     {"id": "birads", "name": "BI-RADS"},
     {"id": "truth", "name": "Truth"},
-    {"id": "predicted", "name": "Predicted"},
+    {"id": "predicted", "name": "Model"},
     {"id": "probability", "name": "P(malig.)", "type": "numeric"},
     {"id": "uncertainty", "name": "±", "type": "numeric"},
+    {"id": "ood", "name": "Data check"},
     {"id": "dice", "name": "Dice", "type": "numeric"},
     {"id": "review", "name": "Review"},
 ]
+# Long free-text cells are cut with an ellipsis and headers may wrap: at full width the probability,
+# uncertainty, Dice and review columns ran off a 1440 px screen (tests/browser/test_layout_browser.py).
+_CLIP = {"overflow": "hidden", "textOverflow": "ellipsis", "whiteSpace": "nowrap"}
+NARROW_COLUMNS = [
+    {"if": {"column_id": "thumb"}, "width": "58px", "minWidth": "58px", "maxWidth": "58px"},
+    {"if": {"column_id": "dataset"}, "maxWidth": "100px", **_CLIP},
+    {"if": {"column_id": "device"}, "maxWidth": "110px", **_CLIP},
+    {"if": {"column_id": "review"}, "maxWidth": "110px", **_CLIP},
+    {"if": {"column_id": "predicted"}, "maxWidth": "120px", "whiteSpace": "normal"},
+]
 SORT_KEYS = {"case": "id"}  # table column -> queries.SORTABLE key (others map to themselves)
+
+
+OOD_FLAG = "⚠ unusual"  # the image is unlike the training data: treat the result as unreliable
+
+
+def ood_cell(r: dict) -> str:
+    """The out-of-distribution guard's verdict in the cohort table (its probability is greyed)."""
+    flag = r.get("out_of_distribution")
+    return "—" if flag is None else OOD_FLAG if flag else "ok"
 
 
 def table_rows(rows: list[dict]) -> list[dict]:
@@ -77,6 +97,7 @@ def table_rows(rows: list[dict]) -> list[dict]:
                 "predicted": "no lesion found" if empty else (r.get("predicted") or "—"),
                 "probability": None if empty or r.get("probability") is None else round(r["probability"], 3),
                 "uncertainty": None if empty or r.get("uncertainty") is None else round(r["uncertainty"], 3),
+                "ood": ood_cell(r),
                 "dice": None if r.get("dice") is None else round(r["dice"], 3),
                 "review": review,
             }
@@ -229,7 +250,8 @@ def layout(**query):
             html.Div(chips, id=ids.COHORT_CHIPS, className="mb-2"),
             dbc.Row(
                 [
-                    dbc.Col(filter_panel(f, queries.facets(services.store)), lg=3),
+                    # 1440 px screens (xxl): a narrower filter column leaves the table its 14 columns
+                    dbc.Col(filter_panel(f, queries.facets(services.store)), lg=3, xxl=2),
                     dbc.Col(
                         dcc.Loading(
                             dash_table.DataTable(
@@ -245,21 +267,26 @@ def layout(**query):
                                 sort_by=[],
                                 markdown_options={"link_target": "_self", "html": False},
                                 style_table={"overflowX": "auto"},
-                                style_cell={"padding": "4px 8px", "textAlign": "left", "verticalAlign": "middle",
+                                style_cell={"padding": "3px 6px", "textAlign": "left", "verticalAlign": "middle",
                                             "fontFamily": FONT_FAMILY},
-                                style_header={"fontWeight": "600", "backgroundColor": "#e9ecef"},
+                                style_cell_conditional=NARROW_COLUMNS,
+                                style_header={"fontWeight": "600", "backgroundColor": "#e9ecef", "whiteSpace": "normal",
+                                              "height": "auto"},
                                 style_data_conditional=[
                                     {"if": {"filter_query": '{truth} = "malignant"', "column_id": "truth"},
                                      "color": "#b34700", "fontWeight": "600"},
                                     {"if": {"filter_query": '{predicted} = "malignant"', "column_id": "predicted"},
                                      "color": "#b34700", "fontWeight": "600"},
+                                    {"if": {"filter_query": f'{{ood}} = "{OOD_FLAG}"',
+                                            "column_id": ["probability", "uncertainty", "ood"]},
+                                     "color": "#8a9099", "fontStyle": "italic"},
                                     {"if": {"state": "active"}, "backgroundColor": "#fff3d6", "border": "1px solid #E69F00"},
                                 ],
                                 cell_selectable=True,
                             ),
                             type="circle",
                         ),
-                        lg=9,
+                        lg=9, xxl=10,
                     ),
                 ]
             ),
