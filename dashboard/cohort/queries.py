@@ -29,6 +29,7 @@ SORTABLE = {
     "uncertainty": PredictionRow.uncertainty,
     "dice": PredictionRow.dice,
     "review": CaseRow.review_status,
+    "ood": PredictionRow.ood_score,
 }
 
 
@@ -123,6 +124,8 @@ TABLE_COLUMNS = (
     PredictionRow.uncertainty,
     PredictionRow.dice,
     PredictionRow.lesion_found,
+    PredictionRow.out_of_distribution,
+    PredictionRow.ood_score,
 )
 
 

@@ -45,12 +45,42 @@ def format_probability(probability: float | None) -> str:
     return "—" if probability is None else f"{probability:.0%}"
 
 
-def uncertainty_text(uncertainty: float | None) -> str:
-    """Spread of ensemble members / flips (0..0.5) in words a clinician can act on."""
+def uncertainty_text(uncertainty: float | None, out_of_distribution: bool = False) -> str:
+    """Spread of ensemble members / test-time views (0..0.5) in words a clinician can act on.
+
+    Never "low" for an image the out-of-distribution guard flagged: the spread of models that
+    never saw such an image says nothing about how right they are."""
     if uncertainty is None:
         return "—"
+    if out_of_distribution:
+        return f"±{uncertainty:.2f} (not meaningful: image unlike the training data)"
     level = "low" if uncertainty < 0.05 else "moderate" if uncertainty < 0.15 else "high"
     return f"±{uncertainty:.2f} ({level})"
+
+
+def out_of_distribution(prediction: Any) -> bool:
+    """True when the guard flagged the image (summary dict, PredictionRow or table row);
+    predictions stored before the guard existed count as not flagged."""
+    if prediction is None:
+        return False
+    flag = (prediction.get("out_of_distribution") if isinstance(prediction, dict)
+            else getattr(prediction, "out_of_distribution", None))
+    return bool(flag)
+
+
+def ood_warning_text(summary: dict[str, Any]) -> str:
+    """The plain-language warning for a flagged image (pipeline.ood.ood_message)."""
+    from pipeline.ood import ood_message
+
+    return ood_message(list(summary.get("ood_reasons") or ()), summary.get("ood_trained_on"))
+
+
+def ood_score_text(summary: dict[str, Any]) -> str:
+    score = summary.get("ood_score")
+    verdict = "unlike the training images" if out_of_distribution(summary) else "like the training images"
+    if score is None:
+        return verdict if "out_of_distribution" in summary else "not checked (model without a data fingerprint)"
+    return f"{verdict} (score {float(score):.2f}; 1.00 = threshold)"
 
 
 def no_lesion(prediction: Any) -> bool:
@@ -94,15 +124,20 @@ def prediction_block(summary: dict[str, Any], dice: float | None = None) -> html
             ("Model", f"{model.get('name', '?')} v{model.get('version', '?')}"),
         ]
     else:
+        ood = out_of_distribution(summary)  # flagged: the probability is greyed, uncertainty never "low"
         rows = [
             ("Model says", html.Span(label_badge(summary.get("label")), className="ll-pred-label")),
             ("P(malignant), calibrated", html.Span(format_probability(summary.get("probability")),
-                                                   className="ll-big-number ll-probability")),
-            ("Uncertainty", uncertainty_text(summary.get("uncertainty"))),
+                                                   className="ll-big-number ll-probability"
+                                                   + (" ll-ood-greyed" if ood else ""),
+                                                   title="unreliable: image unlike the training data" if ood else None)),
+            ("Uncertainty", uncertainty_text(summary.get("uncertainty"), ood)),
             ("Lesion area", format_area(summary.get("area_px"), summary.get("area_mm2"), True)),
             ("Lesion found", "yes"),
             ("Model", f"{model.get('name', '?')} v{model.get('version', '?')}"),
         ]
+    if "out_of_distribution" in summary or summary.get("ood_score") is not None:
+        rows.append(("Image vs training data", ood_score_text(summary)))
     if dice is not None:
         rows.append(("Dice vs ground truth", f"{dice:.2f}"))
     timings = summary.get("timings_ms") or {}
@@ -110,10 +145,14 @@ def prediction_block(summary: dict[str, Any], dice: float | None = None) -> html
         rows.append(("Model time", "none: same image seen before, answered from the cache"))
     elif "total" in timings:
         rows.append(("Model time", f"{timings['total']:.0f} ms"))
-    return html.Dl(
+    listing = html.Dl(
         [item for key, value in rows for item in (html.Dt(key), html.Dd(value))],
         className="ll-kv mb-0",
     )
+    if not out_of_distribution(summary):
+        return listing
+    warning = dbc.Alert(ood_warning_text(summary), color="warning", className="ll-ood-warning py-2 mb-2")
+    return html.Div([warning, listing])
 
 
 def _value_text(value: Any) -> str:

@@ -29,6 +29,9 @@ from dashboard.components.cards import (
     format_area,
     format_probability,
     no_lesion,
+    ood_score_text,
+    ood_warning_text,
+    out_of_distribution,
     uncertainty_text,
 )
 from dashboard.exports.case_data import INTENDED_USE, CaseExport
@@ -119,9 +122,12 @@ def result_rows(export: CaseExport) -> list[tuple[str, str]]:
         return rows
     rows = [
         ("Model says", LABEL_TEXT.get(label or "", label or "—")),
-        ("P(malignant), calibrated", format_probability(p.get("probability"))),
-        ("Uncertainty", uncertainty_text(p.get("uncertainty"))),
+        ("P(malignant), calibrated", format_probability(p.get("probability"))
+         + (" (unreliable: image unlike the training data)" if out_of_distribution(p) else "")),
+        ("Uncertainty", uncertainty_text(p.get("uncertainty"), out_of_distribution(p))),
     ]
+    if "out_of_distribution" in p or p.get("ood_score") is not None:
+        rows.append(("Image vs training data", ood_score_text(p)))
     if p.get("fused") and p.get("image_probability") is not None:
         rows.append(("Image model alone", format_probability(p["image_probability"])
                      + " (the probability above also used the patient data)"))
@@ -244,6 +250,13 @@ def case_report_pdf(export: CaseExport) -> bytes:
     if no_lesion(export.prediction):
         label = "normal"
     colours = {"Model says": LABEL_COLOURS.get(label or "")} if label in LABEL_COLOURS else None
+    if out_of_distribution(export.prediction):  # as on the case page: warning in words, probability greyed
+        colours = {**(colours or {}), "P(malignant), calibrated": "#8a9099"}
+        warning = Table([[Paragraph(escape(ood_warning_text(export.prediction)), styles["banner"])]],
+                        colWidths=[doc.width])
+        warning.setStyle(TableStyle([("BACKGROUND", (0, 0), (-1, -1), "#FDE2E1"),
+                                     ("BOX", (0, 0), (-1, -1), 0.8, "#C0392B")]))
+        content += [warning, Spacer(1, 6)]
     tables = Table([[_kv_table("Model result", result_rows(export), styles, half, colours),
                      _kv_table("Case (de-identified fields only)", case_rows(export), styles, half)]],
                    colWidths=[half + 6, half + 6])

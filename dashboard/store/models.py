@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -101,7 +102,20 @@ class PredictionRow(Base):
     iou: Mapped[float | None] = mapped_column(Float, nullable=True)
     timings_ms: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # the out-of-distribution guard's verdict, copied from `summary` so the cohort table can show,
+    # sort and filter on it; NULL for predictions made before the guard existed
+    out_of_distribution: Mapped[bool | None] = mapped_column(Boolean, nullable=True, index=True)
+    ood_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     created: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+@event.listens_for(PredictionRow, "before_insert")
+@event.listens_for(PredictionRow, "before_update")
+def _ood_from_summary(mapper, connection, row: PredictionRow) -> None:
+    summary = row.summary or {}
+    flag, score = summary.get("out_of_distribution"), summary.get("ood_score")
+    row.out_of_distribution = None if flag is None else bool(flag)
+    row.ood_score = None if score is None else float(score)
 
 
 class ReviewRow(Base):
