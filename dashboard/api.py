@@ -49,6 +49,8 @@ def _auth():
 
 def prediction_json(row) -> dict:
     return {
+        # the out-of-distribution guard's verdict; predictions stored before it existed were not checked
+        "out_of_distribution": False, "ood_score": None, "ood_reasons": [],
         **(row.summary or {}),
         "dice": row.dice,
         "iou": row.iou,
