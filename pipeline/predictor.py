@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,10 @@ import numpy as np
 from pipeline.bundle import read_bundle_card
 from pipeline.calibration import Calibration
 from pipeline.errors import BundleError
+from pipeline.crops import refine_window
 from pipeline.preprocess import Letterbox, crop_region, largest_component, mask_box, standardize
+from pipeline.presence import PresenceModel, presence_features
+from pipeline.refine import downscale_gray, refine_input, resize_map
 from pipeline.types import ImageRecord, Prediction
 
 log = logging.getLogger(__name__)
@@ -37,7 +40,12 @@ class InferenceSettings:
     calibration: Calibration = Calibration()
     min_lesion_fraction: float = 0.0005
     tta_flip: bool = True
+    tta_views: bool = False  # mask dilated / eroded / wider context as extra classifier views
     has_normal: bool = False
+    detail_max_side: int = 0  # 0: one resolution (bundles before the refinement stage)
+    refine_size: int = 0  # 0: no refinement stage
+    refine_margin: float = 0.25
+    presence: PresenceModel | None = None  # None: a lesion is reported whenever the mask is big enough
 
     @classmethod
     def from_card(cls, card: dict[str, Any]) -> "InferenceSettings":
@@ -52,8 +60,25 @@ class InferenceSettings:
             calibration=Calibration.from_card(card.get("calibration")),
             min_lesion_fraction=float(thr.get("min_lesion_fraction", 0.0005)),
             tta_flip=bool(card.get("tta_flip", True)),
+            tta_views=bool(card.get("tta_views", False)),
             has_normal=bool(card.get("has_normal", False)),
+            detail_max_side=int(pre.get("detail_max_side", 0)),
+            refine_size=int(pre.get("refine_input_size", 0)),
+            refine_margin=float(pre.get("refine_margin", 0.25)),
+            presence=PresenceModel.from_card(card.get("presence")),
         )
+
+
+@dataclass
+class Analysis:
+    """Segmentation of one image at the resolution the classifier reads (`image`)."""
+
+    image: np.ndarray  # uint8 gray: the detail image (or the work image without a detail stage)
+    prob: np.ndarray  # lesion probability map on `image`'s grid
+    mask: np.ndarray  # largest region, or the best-guess region when no lesion was found
+    found: bool
+    lesion_probability: float | None
+    coarse_prob: np.ndarray  # the whole-image stage's map at work resolution
 
 
 def _work_image(gray: np.ndarray, max_side: int) -> np.ndarray:
@@ -65,12 +90,6 @@ def _work_image(gray: np.ndarray, max_side: int) -> np.ndarray:
         return gray
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return np.asarray(Image.fromarray(gray).resize(size, Image.LANCZOS))
-
-
-def _resize_float(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(array.astype(np.float32), mode="F").resize(shape[::-1], Image.BILINEAR))
 
 
 def _matching_fusion(bundle_dir: str | Path, image_model: str):
@@ -86,36 +105,43 @@ def _matching_fusion(bundle_dir: str | Path, image_model: str):
 
 
 class Predictor:
-    """Segment + classify one image with a bundle's ensemble of members."""
+    """Segment (whole image, then the lesion window) + classify one image with a bundle's members."""
 
     def __init__(self, bundle_dir: str | Path):
         import keras
 
         card = read_bundle_card(bundle_dir)
-        seg_models, cls_models = [], []
+        seg_models, cls_models, refine_models = [], [], []
         for member in card["members"]:
             try:
                 seg_models.append(keras.saving.load_model(Path(bundle_dir) / member["seg"], compile=False))
                 cls_models.append(keras.saving.load_model(Path(bundle_dir) / member["cls"], compile=False))
+                if member.get("refine"):
+                    refine_models.append(keras.saving.load_model(Path(bundle_dir) / member["refine"], compile=False))
             except Exception as exc:  # keras raises many types for damaged files
                 raise BundleError(f"bundle {Path(bundle_dir).name}: cannot load weights ({type(exc).__name__})") from exc
-        self._setup(seg_models, cls_models, InferenceSettings.from_card(card), card)
+        self._setup(seg_models, cls_models, InferenceSettings.from_card(card), card, refine_models)
         self.fusion = _matching_fusion(bundle_dir, self.name)
 
     @classmethod
-    def from_models(cls, seg_models, cls_models, settings: InferenceSettings, card: dict | None = None) -> "Predictor":
+    def from_models(cls, seg_models, cls_models, settings: InferenceSettings, card: dict | None = None,
+                    refine_models=()) -> "Predictor":
         self = cls.__new__(cls)
-        self._setup(list(seg_models), list(cls_models), settings, card or {"name": "in-training", "version": "0"})
+        self._setup(list(seg_models), list(cls_models), settings, card or {"name": "in-training", "version": "0"},
+                    list(refine_models))
         return self
 
-    def _setup(self, seg_models, cls_models, settings: InferenceSettings, card: dict) -> None:
+    def _setup(self, seg_models, cls_models, settings: InferenceSettings, card: dict, refine_models=()) -> None:
         import tensorflow as tf
 
+        refine_models = list(refine_models)
+        if settings.refine_size and not refine_models:
+            settings = replace(settings, refine_size=0)
         self.settings, self.card = settings, card
         self.fusion = None  # a FusionModel when the bundle folder holds a matching fusion.json
         self.name = str(card.get("name", "unnamed"))
         self.version = str(card.get("version", "0"))
-        s, c = settings.seg_size, settings.cls_size
+        s, c, r = settings.seg_size, settings.cls_size, max(settings.refine_size, 8)
 
         @tf.function(input_signature=[tf.TensorSpec([None, s, s, 1], tf.float32)], reduce_retracing=True)
         def segment(batch):
@@ -126,6 +152,13 @@ class Predictor:
             return tf.stack([m(batch, training=False) for m in cls_models])
 
         self._segment, self._classify = segment, classify
+        self._refine = None
+        if refine_models:
+            @tf.function(input_signature=[tf.TensorSpec([None, r, r, 2], tf.float32)], reduce_retracing=True)
+            def refine(batch):
+                return tf.stack([tf.sigmoid(m(batch, training=False)) for m in refine_models])
+
+            self._refine = refine
 
     # -- stages on work-resolution arrays (shared with training evaluation) --
     def segment_work(self, work: np.ndarray) -> np.ndarray:
@@ -150,17 +183,81 @@ class Predictor:
             mask = largest_component(prob_map >= peak * 0.5) if peak > 0 else np.ones_like(mask)
         return mask, bool(found)
 
-    def region_logits(self, work: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Raw logits of every member x flip (used for calibration fitting)."""
-        region = crop_region(work, mask, self.settings.cls_size, margin=self.settings.margin)
-        batch = np.stack([region, region[:, ::-1]]) if self.settings.tta_flip else region[None]
-        return self._classify(batch.astype(np.float32)).numpy().reshape(-1)
+    def window_for(self, detail_shape: tuple[int, int], coarse_mask: np.ndarray):
+        """The refinement window (detail pixels) around the coarse mask's box, or None if empty."""
+        box = mask_box(coarse_mask)
+        if box is None:
+            return None
+        fy, fx = detail_shape[0] / coarse_mask.shape[0], detail_shape[1] / coarse_mask.shape[1]
+        r0, c0, r1, c1 = box
+        return refine_window((int(r0 * fy), int(c0 * fx), int(np.ceil(r1 * fy)), int(np.ceil(c1 * fx))),
+                             self.settings.refine_margin)
+
+    def refine_detail(self, detail: np.ndarray, prior: np.ndarray, coarse_mask: np.ndarray) -> np.ndarray:
+        """The detail-resolution map: the coarse prior everywhere, the refiner's map in the window."""
+        window = self.window_for(detail.shape, coarse_mask)
+        if self._refine is None or window is None:
+            return prior
+        x = refine_input(detail, prior, window, self.settings.refine_size)
+        batch = np.stack([x, x[:, ::-1]]) if self.settings.tta_flip else x[None]
+        probs = self._refine(batch.astype(np.float32)).numpy()[..., 0]  # members x B x R x R
+        maps = [probs[:, 0]] + ([probs[:, 1, :, ::-1]] if self.settings.tta_flip else [])
+        crop = np.concatenate(maps).mean(axis=0)
+        from pipeline.crops import paste
+
+        refined = paste(crop, window, detail.shape)
+        inside = paste(np.ones_like(crop), window, detail.shape) > 0.5
+        return np.where(inside, refined, prior).astype(np.float32)
+
+    def analyse_arrays(self, work: np.ndarray, detail: np.ndarray | None) -> Analysis:
+        """Coarse map -> lesion presence -> refined map and mask on the classifier's grid."""
+        prob_work = self.segment_work(work)
+        mask_work, found = self.lesion_mask(prob_work)
+        lesion_probability = None
+        presence = self.settings.presence
+        if presence is not None:
+            lesion_probability = presence.probability(presence_features(prob_work, self.settings.seg_threshold))
+            found = found and lesion_probability >= presence.threshold
+        if detail is None:
+            return Analysis(work, prob_work, mask_work, found, lesion_probability, prob_work)
+        prior = resize_map(prob_work, detail.shape)
+        prob = self.refine_detail(detail, prior, mask_work)
+        mask = largest_component(prob >= self.settings.seg_threshold)
+        if not mask.any():  # refiner erased everything: keep the coarse region (best guess)
+            mask = resize_map(mask_work.astype(np.float32), detail.shape) >= 0.5
+        return Analysis(detail, prob, mask, found, lesion_probability, prob_work)
+
+    def region_views(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The classifier's test-time views: the mask as drawn, dilated and eroded by ~3% of the lesion
+        size, and a 1.5x wider context, each also flipped. Their spread is the uncertainty: it
+        grows exactly when the answer hinges on where the border was drawn or how much context
+        is seen, which is what a reader should double-check."""
+        from scipy import ndimage
+
+        size, margin = self.settings.cls_size, self.settings.margin
+        box = mask_box(mask)
+        step = max(1, int(round(0.03 * max(box[2] - box[0], box[3] - box[1])))) if box else 1
+        grown = ndimage.binary_dilation(mask, iterations=step)
+        shrunk = ndimage.binary_erosion(mask, iterations=step)
+        views = [crop_region(image, mask, size, margin=margin)]
+        if self.settings.tta_views:
+            views += [crop_region(image, grown, size, margin=margin, box=box),
+                      crop_region(image, shrunk if shrunk.any() else mask, size, margin=margin, box=box),
+                      crop_region(image, mask, size, margin=margin * 1.5)]
+        if self.settings.tta_flip:
+            views += [v[:, ::-1] for v in views]
+        return np.stack(views)
+
+    def region_logits(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Raw logits of every member x view (their mean is what calibration is fitted on)."""
+        return self._classify(self.region_views(image, mask).astype(np.float32)).numpy().reshape(-1)
 
     def classify_work(self, work: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
-        """Calibrated P(malignant) and its spread across members and flips."""
+        """Calibrated P(malignant) (of the mean logit, as calibration was fitted) and the spread of
+        the views' calibrated probabilities."""
         logits = self.region_logits(work, mask)
-        probs = self.settings.calibration.probability(logits)
-        return float(probs.mean()), float(probs.std())
+        return (float(self.settings.calibration.probability(np.mean(logits))),
+                float(self.settings.calibration.probability(logits).std()))
 
     # -- public API --
     def predict(self, record: ImageRecord, metadata: dict[str, Any] | None = None) -> Prediction:
@@ -179,22 +276,25 @@ class Predictor:
         if gray.dtype != np.uint8:
             gray = np.clip(gray, 0, 255).astype(np.uint8)
         work = _work_image(gray, self.settings.work_max_side)
+        detail = downscale_gray(gray, self.settings.detail_max_side)[0] if self.settings.detail_max_side else None
         timings["preprocess"] = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
-        prob_work = self.segment_work(work)
+        analysis = self.analyse_arrays(work, detail)
         timings["segment"] = (time.perf_counter() - t1) * 1000
         t2 = time.perf_counter()
-        mask_work, found = self.lesion_mask(prob_work)
-        probability, spread = self.classify_work(work, mask_work)
+        logits = self.region_logits(analysis.image, analysis.mask)
+        probability = float(self.settings.calibration.probability(np.mean(logits)))
+        spread = float(self.settings.calibration.probability(logits).std())
         timings["classify"] = (time.perf_counter() - t2) * 1000
         t3 = time.perf_counter()
-        prob_full = _resize_float(prob_work, gray.shape)
+        found = analysis.found
+        prob_full = resize_map(analysis.prob, gray.shape)
         mask_full = largest_component(prob_full >= self.settings.seg_threshold) if found else np.zeros(gray.shape, bool)
         found = found and bool(mask_full.any())
         area_px = int(mask_full.sum())
         area_mm2 = area_px * spacing_mm[0] * spacing_mm[1] if (spacing_mm and found) else None
-        if not found and self.settings.has_normal:
-            label = "normal"
+        if not found and (self.settings.has_normal or self.settings.presence is not None):
+            label = "normal"  # shown as "No lesion found": an empty mask never carries a diagnosis
         else:
             label = "malignant" if probability >= self.settings.malignant_threshold else "benign"
         timings["postprocess"] = (time.perf_counter() - t3) * 1000
@@ -212,4 +312,6 @@ class Predictor:
             model_name=self.name,
             model_version=self.version,
             timings_ms=timings,
+            lesion_probability=analysis.lesion_probability,
+            cnn_logit=float(np.mean(logits)),
         )

@@ -77,6 +77,8 @@ class Prediction:
     fused: bool = False
     contributions: dict[str, float] = field(default_factory=dict)  # log-odds per input when fused
     image_probability: float | None = None  # the image model's own P(malignant) when `probability` is fused
+    lesion_probability: float | None = None  # P(a lesion is present); below the bundle's threshold: "no lesion found"
+    cnn_logit: float | None = None  # the classifier's raw mean logit (before calibration): input of stacked models
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready fields (no arrays): used by the API, the CLI and the case store."""
@@ -94,4 +96,5 @@ class Prediction:
             "contributions": {k: round(float(v), 4) for k, v in self.contributions.items()},
             "contributions_unit": "log-odds" if self.fused else None,
             "image_probability": None if self.image_probability is None else round(float(self.image_probability), 4),
+            "lesion_probability": None if self.lesion_probability is None else round(float(self.lesion_probability), 4),
         }

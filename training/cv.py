@@ -33,7 +33,7 @@ def split_lists(cases, split):
 
 
 def run_fold(k, cases, folds, cfg, out, spec, n_boot) -> dict[str, Any]:
-    from training.evaluation import metrics_json, predict_cases
+    from training.evaluation import metrics_json, predict_cases, predict_lesion_free
     from training.run import train_bundle
 
     fold_dir = out / f"fold_{k}"
@@ -47,8 +47,13 @@ def run_fold(k, cases, folds, cfg, out, spec, n_boot) -> dict[str, Any]:
     started = time.time()
     trained = train_bundle(train, val, cfg, fold_dir, name=f"{out.name}-fold{k}", dataset_spec=spec,
                            split={"kind": "cv", "fold": k, "n_test": len(test)})
-    df = predict_cases(trained.predictor, test, desc=f"fold {k} held-out")
+    df = predict_cases(trained.predictor, test, desc=f"fold {k} held-out", mask_dir=fold_dir / "masks" / "heldout")
     df.to_csv(fold_dir / "predictions.csv", index=False)
+    # inputs of a stacked model fitted later on the inner validation patients (training stack)
+    predict_cases(trained.predictor, val, desc=f"fold {k} validation",
+                  mask_dir=fold_dir / "masks" / "val").to_csv(fold_dir / "val_predictions.csv", index=False)
+    lesion_free = predict_lesion_free(trained.predictor, test, desc=f"fold {k} lesion-free crops")
+    lesion_free.to_csv(fold_dir / "lesion_free.csv", index=False)
     threshold = trained.card["thresholds"]["malignant"]
     metrics = metrics_json(trained.card["name"], spec, df, threshold, n_boot)
     metrics["fold"] = k
@@ -56,12 +61,27 @@ def run_fold(k, cases, folds, cfg, out, spec, n_boot) -> dict[str, Any]:
     metrics["train_minutes"] = round(minutes["segmentation"] + minutes["classifier"], 1)
     metrics["minutes"] = round((time.time() - started) / 60, 1)  # this process only (resumed runs are shorter)
     metrics["calibration"] = trained.card["calibration"]
+    metrics["presence"] = presence_summary(df, lesion_free)
     tmp = done.with_suffix(".tmp")
     tmp.write_text(json.dumps(metrics, indent=2))
     tmp.replace(done)
     log.info("fold %d: dice=%.3f auc=%.3f (%.1f min)", k, metrics["segmentation"]["dice"] or float("nan"),
              metrics["classification"]["auc"] or float("nan"), metrics["minutes"])
     return metrics
+
+
+def presence_summary(predictions: pd.DataFrame, lesion_free: pd.DataFrame) -> dict[str, Any]:
+    """"No lesion" answered on lesion-free inputs (specificity) and lesions missed (1 - sensitivity)."""
+    lesions = predictions[predictions["truth_has_lesion"]]
+    return {
+        "lesion_images": int(len(lesions)),
+        "lesions_missed": int((~lesions["lesion_found"].astype(bool)).sum()),
+        "missed_share": float((~lesions["lesion_found"].astype(bool)).mean()) if len(lesions) else None,
+        "lesion_free_inputs": int(len(lesion_free)),
+        "no_lesion_answered_share": float((~lesion_free["lesion_found"].astype(bool)).mean()) if len(lesion_free) else None,
+        "lesion_free_inputs_built_as": "largest strip of each held-out scan beside/above/below the expert mask box "
+                                       "(pipeline.crops.lesion_free_box), original resolution",
+    }
 
 
 def summarise(out: Path, spec: str, fold_metrics: list[dict], n_boot: int) -> dict[str, Any]:
@@ -81,7 +101,11 @@ def summarise(out: Path, spec: str, fold_metrics: list[dict], n_boot: int) -> di
         # pooled metrics at each fold's own threshold are not comparable; use the median threshold
         threshold = float(np.median([m["classification"]["threshold"] for m in fold_metrics]))
         pooled = metrics_json(out.name, spec, oof, threshold, n_boot)
+    free = [out / f"fold_{m['fold']}" / "lesion_free.csv" for m in fold_metrics]
+    free = [pd.read_csv(p) for p in free if p.exists() and p.stat().st_size > 1]
+    pooled_presence = presence_summary(oof, pd.concat(free, ignore_index=True)) if frames and free else None
     summary = {"dataset": spec, "folds_done": [m["fold"] for m in fold_metrics], "table": table, "pooled": pooled,
+               "pooled_presence": pooled_presence,
                "train_minutes": [m.get("train_minutes") for m in fold_metrics], "per_fold": fold_metrics}
     (out / "cv_summary.json").write_text(json.dumps(summary, indent=2))
     return summary

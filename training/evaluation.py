@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,36 @@ log = logging.getLogger(__name__)
 META_COLUMNS = ("age", "sex", "device", "birads", "birads_major", "history", "spacing_mm")
 
 
-def predict_cases(predictor: Predictor, cases: list[Case], desc: str = "predicting") -> pd.DataFrame:
+def save_mask_png(mask: np.ndarray, path: Path) -> None:
+    """1-bit PNG: a predicted mask costs ~1 kB, so every fold's masks can be kept as text-sized results."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(mask, bool)).convert("1").save(path, optimize=True)
+
+
+def predict_lesion_free(predictor: Predictor, cases: list[Case], desc: str = "lesion-free crops") -> pd.DataFrame:
+    """The model on a lesion-free strip of each scan (`pipeline.crops.lesion_free_box` of the expert
+    mask, at the original resolution): how often does it answer "no lesion" where there is none?"""
+    from pipeline.crops import crop_box, lesion_free_box
+
+    rows = []
+    for case in tqdm(cases, desc=desc, unit="img", mininterval=5):
+        truth = load_mask(case)
+        free = lesion_free_box(truth) if truth.any() else None
+        if free is None:
+            continue
+        gray = read_gray(case.image_path)
+        if truth.shape != gray.shape:
+            continue
+        pred = predictor.predict_gray(crop_box(gray, free))
+        rows.append({"case_id": case.case_id, "patient_id": case.patient_id, "crop": list(free),
+                     "lesion_probability": pred.lesion_probability, "lesion_found": pred.lesion_found})
+    return pd.DataFrame(rows)
+
+
+def predict_cases(predictor: Predictor, cases: list[Case], desc: str = "predicting",
+                  mask_dir: Path | None = None) -> pd.DataFrame:
     rows = []
     for case in tqdm(cases, desc=desc, unit="img", mininterval=5):
         gray = read_gray(case.image_path)
@@ -56,7 +86,11 @@ def predict_cases(predictor: Predictor, cases: list[Case], desc: str = "predicti
             "area_px": pred.area_px,
             "true_area_px": int(truth.sum()),
             "ms_total": pred.timings_ms.get("total"),
+            "cnn_logit": pred.cnn_logit,
+            "lesion_probability": pred.lesion_probability,
         }
+        if mask_dir is not None:
+            save_mask_png(pred.mask, Path(mask_dir) / f"{case.case_id}.png")
         for key in META_COLUMNS:
             row[key] = case.metadata.get(key)
         row["spacing_mm"] = float(np.mean(spacing)) if spacing is not None else None  # (row, col) -> one number

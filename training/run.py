@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,13 @@ from pipeline.bundle import write_bundle_card
 from pipeline.predictor import InferenceSettings, Predictor
 from pipeline.types import Case
 from pipeline.calibration import Calibration, fit_platt
+from pipeline.crops import crop_box, lesion_free_box
+from pipeline.presence import PresenceModel, fit_presence, presence_features
+from pipeline.refine import resize_map
 from training.calibration import youden_threshold
 from training.config import TrainConfig
 from training.data import load_arrays
-from training.fit import fit_classifier, fit_segmentation, stage_minutes
+from training.fit import fit_classifier, fit_refiner, fit_segmentation, stage_minutes
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +39,12 @@ class TrainedRun:
 
 
 def settings_for(cfg: TrainConfig, has_normal: bool, threshold: float = 0.5,
-                 calibration: Calibration = Calibration()) -> InferenceSettings:
+                 calibration: Calibration = Calibration(), presence: PresenceModel | None = None) -> InferenceSettings:
     return InferenceSettings(
+        detail_max_side=cfg.detail_max_side,
+        refine_size=cfg.refine.model.input_size if cfg.refine.enabled else 0,
+        refine_margin=cfg.refine.margin,
+        presence=presence,
         work_max_side=cfg.work_max_side,
         seg_size=cfg.seg.model.input_size,
         cls_size=cfg.cls.model.input_size,
@@ -46,6 +53,7 @@ def settings_for(cfg: TrainConfig, has_normal: bool, threshold: float = 0.5,
         calibration=calibration,
         min_lesion_fraction=cfg.min_lesion_fraction,
         tta_flip=cfg.tta_flip,
+        tta_views=cfg.tta_views,
         has_normal=has_normal,
     )
 
@@ -57,9 +65,33 @@ def preprocessing_card(cfg: TrainConfig) -> dict[str, Any]:
         "seg_input_size": cfg.seg.model.input_size,
         "cls_input_size": cfg.cls.model.input_size,
         "margin": cfg.cls.margin,
+        "detail_max_side": cfg.detail_max_side,
+        "refine_input_size": cfg.refine.model.input_size if cfg.refine.enabled else 0,
+        "refine_margin": cfg.refine.margin,
         "normalisation": "per-image standardisation (zero mean, unit variance)",
         "resize": "letterbox: keep aspect, pad bottom/right with 0 after standardisation",
     }
+
+
+def fit_presence_on(seg_only: Predictor, val, cfg: TrainConfig) -> PresenceModel | None:
+    """Lesion presence from the validation patients: their scans (positives) and lesion-free strips
+    of the same scans (negatives); None when the validation set has no lesion-free region at all."""
+    positives, negatives = [], []
+    threshold = seg_only.settings.seg_threshold
+    for v in val:
+        features = presence_features(seg_only.segment_work(v.image), threshold)
+        (positives if v.mask.any() else negatives).append(features)
+        free = lesion_free_box(v.mask) if v.mask.any() else None
+        if free is not None:
+            negatives.append(presence_features(seg_only.segment_work(crop_box(v.image, free)), threshold))
+    if not negatives or not positives:
+        return None
+    model = fit_presence(positives, negatives, cfg.presence_max_missed,
+                         fitted_on=f"validation patients: {len(positives)} lesion images, {len(negatives)} lesion-free inputs")
+    found = np.mean([model.probability(f) >= model.threshold for f in negatives])
+    log.info("lesion presence: threshold %.3f, %.1f%% of %d validation lesion-free inputs answered 'no lesion'",
+             model.threshold, 100 * (1 - found), len(negatives))
+    return model
 
 
 def train_bundle(
@@ -78,6 +110,8 @@ def train_bundle(
     started = time.time()
     arrays = load_arrays(train_cases + val_cases, cfg.work_max_side)
     train, val = arrays[: len(train_cases)], arrays[len(train_cases) :]
+    detail = load_arrays(train_cases + val_cases, cfg.detail_max_side) if cfg.detail_max_side else arrays
+    train_d, val_d = detail[: len(train_cases)], detail[len(train_cases) :]
     log.info("training on %d images, validating on %d", len(train), len(val))
     seg = fit_segmentation(train, val, cfg, work_dir)
     has_normal = any(c.label == "normal" for c in train_cases)
@@ -85,13 +119,22 @@ def train_bundle(
     from pipeline.models import build_classifier
 
     placeholder = build_classifier(cfg.cls.model)
-    seg_only = Predictor.from_models([seg], [placeholder], settings_for(cfg, has_normal))
-    val_masks = [seg_only.lesion_mask(seg_only.segment_work(v.image))[0] for v in val]
-    cls = fit_classifier(train, val, val_masks, cfg, work_dir)
+    coarse = Predictor.from_models([seg], [placeholder], replace(settings_for(cfg, has_normal), refine_size=0))
+    refiners = []
+    if cfg.refine.enabled and cfg.detail_max_side:
+        coarse_maps = [coarse.segment_work(v.image) for v in val]
+        windows = [coarse.window_for(d.image.shape, coarse.lesion_mask(m)[0]) for d, m in zip(val_d, coarse_maps)]
+        priors = [resize_map(m, d.image.shape) for d, m in zip(val_d, coarse_maps)]
+        refiners = [fit_refiner(train_d, val_d, windows, priors, cfg, work_dir)]
+    seg_only = Predictor.from_models([seg], [placeholder], settings_for(cfg, has_normal), refine_models=refiners)
+    presence = fit_presence_on(seg_only, val, cfg)
+    analyses = [seg_only.analyse_arrays(v.image, d.image if cfg.detail_max_side else None) for v, d in zip(val, val_d)]
+    val_masks = [a.mask for a in analyses]
+    cls = fit_classifier(train_d, val_d, val_masks, cfg, work_dir)
 
-    raw = Predictor.from_models([seg], [cls], settings_for(cfg, has_normal))
+    raw = Predictor.from_models([seg], [cls], settings_for(cfg, has_normal), refine_models=refiners)
     labelled = [i for i, v in enumerate(val) if v.case.label in ("benign", "malignant")]
-    logits = np.array([raw.region_logits(val[i].image, val_masks[i]).mean() for i in labelled])
+    logits = np.array([raw.region_logits(analyses[i].image, val_masks[i]).mean() for i in labelled])
     y = np.array([val[i].malignant for i in labelled])
     calibration = fit_platt(logits, y, fitted_on="validation patients, predicted masks")
     calibrated = calibration.probability(logits)
@@ -103,6 +146,10 @@ def train_bundle(
     member_dir.mkdir(parents=True, exist_ok=True)
     seg.save(member_dir / "seg.keras")
     cls.save(member_dir / "cls.keras")
+    member = {"seg": "members/0/seg.keras", "cls": "members/0/cls.keras"}
+    if refiners:
+        refiners[0].save(member_dir / "refine.keras")
+        member["refine"] = "members/0/refine.keras"
     card = {
         "name": name,
         "version": time.strftime("%Y%m%d-%H%M%S"),
@@ -112,8 +159,11 @@ def train_bundle(
         "thresholds": {"segmentation": 0.5, "malignant": threshold, "min_lesion_fraction": cfg.min_lesion_fraction},
         "calibration": calibration.to_card(),
         "tta_flip": cfg.tta_flip,
-        "members": [{"seg": "members/0/seg.keras", "cls": "members/0/cls.keras"}],
-        "models": {"segmentation": cfg.seg.model.to_dict(), "classifier": cfg.cls.model.to_dict()},
+        "tta_views": cfg.tta_views,
+        "presence": presence.to_card() if presence else None,
+        "members": [member],
+        "models": {"segmentation": cfg.seg.model.to_dict(), "classifier": cfg.cls.model.to_dict(),
+                   **({"refinement": cfg.refine.model.to_dict()} if refiners else {})},
         "training": {
             "dataset": dataset_spec,
             "split": split,
@@ -121,9 +171,11 @@ def train_bundle(
             "n_val": len(val_cases),
             "config": cfg.to_dict(),
             "seed": cfg.seed,
-            "epochs": {"segmentation": cfg.seg.epochs, "classifier": cfg.cls.epochs},
+            "epochs": {"segmentation": cfg.seg.epochs, "refinement": cfg.refine.epochs if refiners else 0,
+                       "classifier": cfg.cls.epochs},
             "minutes": {
                 "segmentation": round(stage_minutes(work_dir / "seg"), 1),
+                "refinement": round(stage_minutes(work_dir / "refine"), 1),
                 "classifier": round(stage_minutes(work_dir / "cls"), 1),
                 "this_run": round((time.time() - started) / 60, 1),
             },
@@ -132,5 +184,6 @@ def train_bundle(
     }
     write_bundle_card(out_dir, card)
     (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-    predictor = Predictor.from_models([seg], [cls], settings_for(cfg, has_normal, threshold, calibration), card)
+    predictor = Predictor.from_models([seg], [cls], settings_for(cfg, has_normal, threshold, calibration, presence), card,
+                                      refine_models=refiners)
     return TrainedRun(predictor, out_dir, card)
