@@ -11,6 +11,7 @@ from pathlib import Path
 
 from training.report import sections_data as data_sections
 from training.report import sections_evidence as evidence
+from training.report import sections_reliability as reliability
 from training.report import sections_results as result_sections
 from training.report.artifacts import Artifacts
 from training.report.claim import claim_section
@@ -55,7 +56,8 @@ def build_report(art: Artifacts, figures_dir: Path) -> Document:
     sections = [summary(art, facts), data_sections.intro(art), data_sections.data(art), data_sections.partitions(art),
                 data_sections.model(art), data_sections.training(art, figures_dir), methods(art),
                 *result_sections.results(art, figs), result_sections.cross_validation(art),
-                result_sections.subgroups(art), evidence.radiologists(art, facts), evidence.fusion(art, facts),
+                result_sections.subgroups(art), reliability.uncertainty(art, figures_dir), reliability.ood(art),
+                evidence.radiologists(art, facts), evidence.fusion(art, facts),
                 evidence.external(art, facts), result_sections.errors(art, figs), evidence.limitations(art, facts),
                 evidence.implications(art, facts), evidence.other(art)]
     sections.append(claim_section(sections + [data_sections.config_appendix(art)]))
