@@ -31,7 +31,7 @@ AUC_BOOT = 1000
 AP_BOOT = 1000
 CURVE_POINTS = 200  # vertices kept per ROC/PR curve (figure and cache size; the areas use every case)
 SUBGROUP_COLUMNS = ("age_band", "sex", "device")
-CURVES_VERSION = 2  # part of the cache key: bump when CohortCurves changes shape
+CURVES_VERSION = 3  # part of the cache key: bump when CohortCurves changes shape
 
 
 # ------------------------------------------------------------------ subgroups
@@ -145,6 +145,9 @@ class CohortCurves:
     auc_boot: int = 0
     ap_boot: int = 0
     subgroups: Subgroups | None = None
+    uncertainty: np.ndarray = field(default_factory=lambda: np.empty(0))  # per scored case, NaN when unknown
+    ood: np.ndarray = field(default_factory=lambda: np.empty(0, bool))  # per scored case: flagged by the guard
+    called: np.ndarray = field(default_factory=lambda: np.empty(0, bool))  # per scored case: model said malignant
 
 
 def scored_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -204,6 +207,11 @@ def cohort_curves(frame: pd.DataFrame, *, auc_boot: int = AUC_BOOT, ap_boot: int
         p=p,
         dice=dice[np.isfinite(dice)],
         iou=iou[np.isfinite(iou)],
+        uncertainty=pd.to_numeric(rows.get("uncertainty", pd.Series(np.nan, index=rows.index)),
+                                  errors="coerce").to_numpy(dtype=float),
+        ood=rows.get("out_of_distribution", pd.Series(False, index=rows.index)).fillna(False).to_numpy(dtype=bool),
+        # the call as made, at the model's own threshold (no lesion found = not malignant)
+        called=(rows.get("predicted", pd.Series("", index=rows.index)) == "malignant").to_numpy(dtype=bool),
     )
     if len(rows) == 0:
         return curves

@@ -171,6 +171,8 @@ METRIC_COLUMNS = (
     PredictionRow.probability,
     PredictionRow.dice,
     PredictionRow.iou,
+    PredictionRow.uncertainty,
+    PredictionRow.out_of_distribution,
 )
 
 

@@ -237,6 +237,43 @@ def overlap_figure(dice: np.ndarray, iou: np.ndarray) -> go.Figure:
     return figure(data, layout)
 
 
+def risk_coverage_figure(uncertainty: np.ndarray, errors: np.ndarray, threshold: float | None = None,
+                         flagged: int = 0) -> go.Figure:
+    """Error rate of the most certain cases as more are kept (issue 14.3): a rising curve below the
+    random line means the reported uncertainty separates right calls from wrong ones."""
+    from pipeline.metrics.risk_coverage import risk_coverage
+
+    u = np.asarray(uncertainty, dtype=float)
+    e = np.asarray(errors, dtype=bool)
+    known = np.isfinite(u)
+    if known.sum() < 2:
+        return empty_figure("Risk-coverage needs labelled cases with an uncertainty")
+    rc = risk_coverage(u[known], e[known])
+    cov, risk, unc = thin(rc.coverage, rc.risk, rc.uncertainty)
+    k = np.arange(1, rc.n + 1)
+    oracle_cov, oracle = thin(k / rc.n, np.maximum(0, k - (rc.n - rc.errors)) / k)
+    data = [
+        {"type": "scatter", "x": [0, 1], "y": [rc.random_aurc] * 2, "mode": "lines",
+         "line": {"dash": "dash", "color": GREY}, "name": f"random order ({rc.random_aurc:.3f})", "hoverinfo": "skip"},
+        {"type": "scatter", "x": oracle_cov, "y": oracle, "mode": "lines", "line": {"dash": "dot", "color": BLUE},
+         "name": f"errors last ({rc.oracle_aurc:.3f})", "hoverinfo": "skip"},
+        {"type": "scatter", "x": cov, "y": risk, "mode": "lines", "line": {"color": MODEL_COLOR},
+         "name": f"by uncertainty (AURC {rc.aurc:.3f})", "customdata": unc,
+         "hovertemplate": "most certain %{x:.0%} kept<br>error rate %{y:.1%}<br>uncertainty ≤ ±%{customdata:.3f}"
+                          "<extra></extra>"},
+    ]
+    note = f" · {flagged} flagged unlike training" if flagged else ""
+    layout = layout_dict(
+        title=(f"Risk-coverage of the model's calls{'' if threshold is None else f' at threshold {threshold:.2f}'}"
+               f" ({rc.n} cases, error AUC {rc.error_auc:.2f}{note})"),
+        height=380, legend={"x": 0.02, "xanchor": "left", "y": 0.98, "yanchor": "top", "orientation": "v",
+                            "bgcolor": "rgba(255,255,255,0.85)"},
+        xaxis=axis("coverage: most certain fraction of cases kept", range=[0, 1]),
+        yaxis=axis("error rate of kept cases", rangemode="tozero"),
+    )
+    return figure(data, layout)
+
+
 def warm_up() -> None:
     """Build and serialise one tiny figure of each kind.
 

@@ -177,11 +177,21 @@ def static_figures(curves):
         calibration = empty_figure("No cases with a known label and a prediction")
     else:
         calibration = calibration_figure(curves.reliability, curves.brier)
-    return calibration, overlap_figure(curves.dice, curves.iou)
+    return calibration, overlap_figure(curves.dice, curves.iou), risk_figure(curves)
+
+
+def risk_figure(curves):
+    """Risk-coverage of the model's own calls (issue 14.3): does its uncertainty flag its errors?"""
+    from dashboard.figures.metrics import risk_coverage_figure
+
+    if curves.n_scored == 0 or len(curves.uncertainty) != curves.n_scored:
+        return empty_figure("No cases with a known label and a prediction")
+    return risk_coverage_figure(curves.uncertainty, curves.called != curves.y.astype(bool),
+                                flagged=int(curves.ood.sum()))
 
 
 GRAPH_HEIGHTS = {ids.METRICS_CONFUSION: 380, ids.METRICS_ROC: 460, ids.METRICS_PR: 460,
-                 ids.METRICS_CALIBRATION: 460, ids.METRICS_OVERLAP: 380}
+                 ids.METRICS_CALIBRATION: 460, ids.METRICS_OVERLAP: 380, ids.METRICS_RISK_COVERAGE: 380}
 
 
 def placeholder(height: int) -> dict:
@@ -233,6 +243,13 @@ def layout(**query):
                       dbc.Col(_graph(ids.METRICS_PR), lg=4)], className="mb-3"),
             dbc.Row([dbc.Col(_graph(ids.METRICS_CALIBRATION), lg=6), dbc.Col(_graph(ids.METRICS_OVERLAP), lg=6)],
                     className="mb-3"),
+            dbc.Row([dbc.Col(_graph(ids.METRICS_RISK_COVERAGE), lg=6),
+                     dbc.Col(html.P("Risk-coverage: the cases are sorted from the most to the least certain (the "
+                                    "uncertainty shown on each case) and the error rate of the model's own calls is "
+                                    "drawn as more of them are kept. A curve that starts low and rises to the overall "
+                                    "error rate means a small uncertainty really marks the safer calls; a curve on the "
+                                    "dashed random line means the uncertainty says nothing about being right.",
+                                    className="text-muted small mt-4"), lg=6)], className="mb-3"),
             dbc.Card([dbc.CardHeader("Subgroups (at the current threshold)"),
                       dbc.CardBody(dash_table.DataTable(id=ids.METRICS_SUBGROUPS, columns=subgroup_columns, data=[],
                                                         sort_action="native", style_cell={"fontFamily": FONT_FAMILY,
@@ -276,6 +293,7 @@ def register(app: dash.Dash) -> None:
         Output("metrics-threshold-value", "children"),
         Output(ids.METRICS_CALIBRATION, "figure"),
         Output(ids.METRICS_OVERLAP, "figure"),
+        Output(ids.METRICS_RISK_COVERAGE, "figure"),
         Output(ids.METRICS_THRESHOLD, "disabled"),
         Input(METRICS_FILTER, "data"),
         State(ids.METRICS_THRESHOLD, "value"),

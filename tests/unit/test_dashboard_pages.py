@@ -145,8 +145,10 @@ def test_metrics_threshold_changes_the_confusion_matrix(services):
     assert any(t.name == "radiologists (BI-RADS ≥ k)" for t in low[1].data)
     groups = {(r["group"], r["subgroup"]) for r in low[4]}
     assert ("Device", "A") in groups and ("Sex", "F") in groups and ("All", "all") in groups
-    calibration, overlap = metrics_page.static_figures(curves)
+    calibration, overlap, risk = metrics_page.static_figures(curves)
     assert "Calibration" in calibration.layout.title.text and len(overlap.data) == 2
+    assert "Risk-coverage of the model's calls (40 cases" in risk.layout.title.text  # issue 14.3
+    assert len(curves.uncertainty) == len(curves.called) == len(curves.ood) == curves.n_scored
 
 
 def test_metrics_empty_cohort(services):

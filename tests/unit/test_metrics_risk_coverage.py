@@ -55,3 +55,21 @@ def test_errors_at_threshold_and_bad_inputs():
         risk_coverage([np.nan], [True])
     one_class = risk_coverage([0.1, 0.2], [False, False])
     assert np.isnan(one_class.error_auc) and one_class.aurc == 0 and np.isnan(one_class.gain)
+
+
+def test_dashboard_risk_coverage_figure():
+    pytest.importorskip("plotly")
+    from dashboard.figures.metrics import risk_coverage_figure
+
+    rng = np.random.default_rng(2)
+    u = rng.uniform(0, 0.2, 500)
+    errors = rng.random(500) < u * 2
+    fig = risk_coverage_figure(u, errors, 0.42, flagged=3)
+    title = fig.layout.title.text
+    assert "at threshold 0.42" in title and "500 cases" in title and "3 flagged unlike training" in title
+    names = [t.name for t in fig.data]
+    assert names[0].startswith("random order") and names[-1].startswith("by uncertainty (AURC")
+    curve = fig.data[-1]
+    assert len(curve.x) <= 200 and curve.y[0] < curve.y[-1]  # certain cases first: fewer errors
+    unknown = risk_coverage_figure(np.full(3, np.nan), np.zeros(3, bool))
+    assert "needs labelled cases" in unknown.layout.annotations[0].text
