@@ -62,7 +62,8 @@ def write_ensemble(cv_dir: Path, out: Path, spec: str) -> Path:
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     base = with_weights[0][1]
     card = {
-        **{k: base[k] for k in ("preprocessing", "label_map", "has_normal", "tta_flip", "models") if k in base},
+        # "ood": member 0's fingerprint (its training images and its U-Net's encoder): the predictor scores with member 0
+        **{k: base[k] for k in ("preprocessing", "label_map", "has_normal", "tta_flip", "models", "ood") if k in base},
         "name": out.name,
         "version": base["version"],
         "thresholds": {**base["thresholds"], "malignant": threshold},

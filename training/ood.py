@@ -67,6 +67,9 @@ def training_cases(card: dict[str, Any], bundle_dir: Path) -> tuple[list[Case], 
     seed, val_fraction = int(cfg.get("seed", 0)), float(cfg.get("val_fraction", 0.15))
     cases = load_cases(training["dataset"])
     test: list[Case] = []
+    if split.get("kind") == "cv-ensemble":
+        raise ValueError("an ensemble's card does not say which patients each fold trained on: run "
+                         "`python -m training ood --write-card` on its first fold's bundle, then rebuild the ensemble")
     if split.get("kind") == "cv":
         folds_file = Path(bundle_dir).parent / "folds.json"
         if not folds_file.exists():

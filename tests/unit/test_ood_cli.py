@@ -73,3 +73,13 @@ def test_fit_on_training_arrays_and_score_records_like_the_predictor():
     photo = np.clip(np.random.default_rng(0).normal(128, 60, images[0].shape + (3,)), 0, 255).astype(np.uint8)
     flagged = score_record(fp, unet, load_image(to_png_bytes(photo)), work_max_side=128, seg_size=64)
     assert flagged.flagged and flagged.reasons[0].startswith("colour image")
+
+
+def test_an_ensemble_card_cannot_be_rebuilt_and_says_what_to_do(tmp_path, monkeypatch):
+    import pipeline.datasets
+    from pipeline.types import Case
+
+    monkeypatch.setattr(pipeline.datasets, "load_cases", lambda spec: [Case("c", "p", "x.png", "benign")])
+    card = {"training": {"dataset": "fake:1", "split": {"kind": "cv-ensemble", "folds": ["fold_1"]}}}
+    with pytest.raises(ValueError, match="first fold's bundle"):
+        training_cases(card, tmp_path)
