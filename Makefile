@@ -6,11 +6,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8050
+PROD_PORT ?= 8443
 DEMO_SPEC   := synthetic:200:0
 DEMO_MODEL  := models/demo
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test install demo-model demo-import serve test-fast test-browser browser-deps clean-demo
+.PHONY: run prod test install demo-model demo-import serve test-fast test-browser browser-deps nginx-deps clean-demo
 
 $(STAMP): requirements.txt
 	@echo "==> creating $(VENV) and installing pinned requirements (first time: a few minutes)"
@@ -43,6 +44,20 @@ serve: demo-import
 
 run: serve
 
+# Production entry point: nginx (TLS, header/body timeouts, size limits, buffering) in front of gunicorn on a
+# unix socket; a self-signed certificate under var/tls unless CERT=... KEY=... are given (deploy/prod.py).
+prod: demo-import nginx-deps
+	@$(PY) -m dashboard ensure-admin
+	@$(PY) deploy/prod.py --port $(PROD_PORT) $(if $(CERT),--cert $(CERT) --key $(KEY))
+
+nginx-deps:
+	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "==> installing Debian nginx (make prod, tests/integration/test_prod_proxy.py)"; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null || true; \
+		else echo "==> nginx missing: make prod needs it (apt-get install nginx); its test will be skipped"; fi; \
+	fi
+
 browser-deps:
 	@if [ ! -x /usr/bin/chromium ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -51,7 +66,7 @@ browser-deps:
 		else echo "==> /usr/bin/chromium missing: browser tests will be skipped"; fi; \
 	fi
 
-test: $(STAMP) browser-deps
+test: $(STAMP) browser-deps nginx-deps
 	@echo "==> running the test suite (unit, integration, browser)"
 	@$(PY) -m pytest -q -ra --durations=15
 

@@ -67,7 +67,7 @@ class Settings:
     max_upload_bytes: int = 64 * MB  # one file (pipeline.io limit and dcc.Upload max_size)
     max_request_bytes: int = 256 * MB  # Flask MAX_CONTENT_LENGTH (several files in one request)
     max_files_per_upload: int = 20
-    max_image_side: int = 2048  # uploads larger on their long side are downsampled on ingest (store/downsample.py)
+    max_image_side: int = 1536  # uploads larger on their long side are downsampled on ingest (store/downsample.py)
     daily_uploads: int = 1000  # images one user may upload per UTC day (UI + API; imports and jobs are not counted)
     cache_timeout_s: int = 7 * 24 * 3600
     secret_key: str = ""
@@ -126,7 +126,7 @@ class Settings:
             max_upload_bytes=_int_env("LESIONLENS_MAX_UPLOAD_MB", 64) * MB,
             max_request_bytes=_int_env("LESIONLENS_MAX_REQUEST_MB", 256) * MB,
             max_files_per_upload=_int_env("LESIONLENS_MAX_FILES", 20),
-            max_image_side=_int_env("LESIONLENS_MAX_IMAGE_SIDE", 2048),
+            max_image_side=_int_env("LESIONLENS_MAX_IMAGE_SIDE", 1536),
             daily_uploads=_int_env("LESIONLENS_DAILY_UPLOADS", 1000),
             keep_originals=os.environ.get("LESIONLENS_KEEP_ORIGINALS", "").strip() == "1",
             file_time_limit_s=_float_env("LESIONLENS_FILE_TIME_LIMIT_S", 60.0),

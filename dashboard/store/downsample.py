@@ -5,7 +5,7 @@ decompression bombs, but a legal 7000 x 7000 PNG of 215 kB still decodes to
 196 MB of float32 pixels; stored as such it cost 900x its file size on disk,
 and handed to the web worker it lifted the worker from 0.84 to 1.85 GB. The
 model works at 256 px and the browser shows at most a few thousand, so
-nothing is lost by keeping at most `LESIONLENS_MAX_IMAGE_SIDE` (2048) pixels
+nothing is lost by keeping at most `LESIONLENS_MAX_IMAGE_SIDE` (1536) pixels
 on the long side: the decoding child (which has its own memory cap) shrinks
 the image, and only the small arrays travel to the worker and the store.
 Area averaging (PIL's BOX filter) keeps intensities faithful; the pixel
@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-DEFAULT_MAX_SIDE = 2048
+DEFAULT_MAX_SIDE = 1536
 
 
 def target_size(width: int, height: int, max_side: int) -> tuple[int, int] | None:

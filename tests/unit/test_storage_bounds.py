@@ -42,11 +42,11 @@ def test_large_upload_is_downsampled_and_stored_compactly(tmp_path):
     case_id = response.get_json()["case_id"]
     services = app.server.extensions["lesionlens"]
     row = services.store.get(case_id).row
-    assert (row.width, row.height) == (2048, 2048) and row.meta["downsampled_from"] == [7000, 7000]
+    assert (row.width, row.height) == (1536, 1536) and row.meta["downsampled_from"] == [7000, 7000]
     stored = folder_bytes(services, case_id)
     assert stored < 4 * len(data) + 512 * 1024, (stored, len(data))  # was 196 MB of float32 for this file
     assert services.store.check_case(case_id) is None
-    assert services.store.files.read_pixels(case_id).shape == (2048, 2048)
+    assert services.store.files.read_pixels(case_id).shape == (1536, 1536)
 
 
 def test_pixels_keep_their_values_in_the_narrowest_type_and_old_cases_still_read(tmp_path):

@@ -1,0 +1,129 @@
+"""Issue 15.1: `make prod` (deploy/prod.py: nginx with TLS in front of gunicorn on a unix socket) keeps
+/healthz answering in under 1 s while 50 clients hold connections open sending headers one byte at a time;
+the same 50 clients against bare gunicorn (the old Procfile) stall it, so the check can fail."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import urllib3
+
+from pipeline.paths import REPO_ROOT
+from tests.browser.support import Gunicorn, free_port, server_env
+
+pytestmark = pytest.mark.services
+SLOW_CLIENTS = 50
+
+
+def nginx() -> str:
+    found = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(found).exists():
+        pytest.skip("nginx is not installed (apt-get install -y nginx)")
+    return found
+
+
+def slow_clients(host: str, port: int, tls: bool, stop: threading.Event) -> list[threading.Thread]:
+    """Each: connect, start a request, then send one header byte every 2 s until told to stop."""
+    def run():
+        try:
+            raw = socket.create_connection((host, port), timeout=10)
+            sock = ssl._create_unverified_context().wrap_socket(raw) if tls else raw
+            sock.sendall(b"GET /cohort HTTP/1.1\r\nHost: x\r\n")
+            while not stop.is_set():
+                sock.sendall(b"X")
+                stop.wait(2)
+            sock.close()
+        except OSError:
+            pass  # the server gave up on us: that is the point
+
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(SLOW_CLIENTS)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def probe(url: str, count: int = 8) -> list[float | None]:
+    """Seconds per /healthz answer (fresh connection each), None when it failed or took over 1 s."""
+    times: list[float | None] = []
+    for _ in range(count):
+        started = time.perf_counter()
+        try:
+            ok = requests.get(url, timeout=1.0, verify=False).status_code == 200
+            times.append(time.perf_counter() - started if ok else None)
+        except requests.RequestException:
+            times.append(None)
+        time.sleep(0.5)
+    return times
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "deploy/prod.py exited"
+        try:
+            if requests.get(url, timeout=2, verify=False).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(url)
+
+
+def test_slow_header_clients_do_not_stall_the_app_behind_nginx(tmp_path):
+    nginx()
+    urllib3.disable_warnings()
+    port = free_port()
+    env = server_env(tmp_path / "home", tmp_path / "models")
+    (tmp_path / "models").mkdir()
+    prod = subprocess.Popen([sys.executable, "deploy/prod.py", "--port", str(port)], cwd=REPO_ROOT, env=env,
+                            stdout=open(tmp_path / "prod.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"https://127.0.0.1:{port}/healthz"
+    try:
+        wait_ready(url, prod)
+        assert requests.get(url, verify=False).json() == {"status": "ok"}
+        assert requests.head(f"https://127.0.0.1:{port}/login", verify=False).status_code == 200
+        with ssl._create_unverified_context().wrap_socket(socket.create_connection(("127.0.0.1", port))) as sock:
+            sock.sendall(b"POST /api/v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 400000000\r\n\r\n")
+            assert sock.recv(64).startswith(b"HTTP/1.1 413")  # refused by nginx before gunicorn sees a byte
+        stop = threading.Event()
+        clients = slow_clients("127.0.0.1", port, True, stop)
+        time.sleep(3)
+        try:
+            times = probe(url)
+        finally:
+            stop.set()
+        assert all(t is not None and t < 1.0 for t in times), times
+        for thread in clients:
+            thread.join(timeout=5)
+    finally:
+        os.killpg(prod.pid, signal.SIGTERM)
+        prod.wait(timeout=60)
+
+
+def test_bare_gunicorn_is_stalled_by_the_same_clients(tmp_path):
+    """The control: without the proxy the same attack takes /healthz down (so the test above can fail)."""
+    (tmp_path / "models").mkdir()
+    server = Gunicorn(server_env(tmp_path / "home", tmp_path / "models"), workers=2, threads=4)
+    try:
+        server.wait_ready(timeout=180)
+        stop = threading.Event()
+        slow_clients("127.0.0.1", server.port, False, stop)
+        time.sleep(3)
+        try:
+            times = probe(server.url + "/healthz", count=4)
+        finally:
+            stop.set()
+        assert sum(t is None for t in times) >= 3, times
+    finally:
+        server.stop()
