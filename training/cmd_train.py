@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 
 from pipeline.bundle import read_bundle_card, write_bundle_card
 from pipeline.datasets import load_cases
 from training.config import load_config
+from training.validation_report import format_summary
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,7 @@ def run(args) -> int:
              "test_fraction": args.test_fraction}
     trained = train_bundle(train, val, cfg, out, name=args.name or out.name, dataset_spec=args.dataset, split=split)
     card = read_bundle_card(out)
+    card["metrics"]["validation"] = validate(trained.predictor, train, val, out, card)
     if test:
         df = predict_cases(trained.predictor, test, desc="held-out test")
         df.to_csv(out / "test_predictions.csv", index=False)
@@ -103,4 +106,22 @@ def run(args) -> int:
         card["metrics"]["cross_validation"] = json.loads(Path(args.cv_summary).read_text()).get("table")
     write_bundle_card(out, card)
     print(json.dumps({"bundle": str(out), "metrics": card["metrics"]}, indent=2))
+    print(format_summary(card["metrics"]["validation"]), file=sys.stderr)
     return 0
+
+
+def validate(predictor, train, val, out: Path, card) -> dict:
+    """Validation metrics of the final model with CIs and warnings; training Dice on up to 100
+    training images (seeded) as the overfitting reference."""
+    import random
+
+    from training.evaluation import metrics_json, predict_cases
+    from training.validation_report import validation_summary
+
+    df = predict_cases(predictor, val, desc="validation")
+    df.to_csv(out / "validation_predictions.csv", index=False)
+    sample = random.Random(0).sample(train, min(100, len(train)))
+    train_df = predict_cases(predictor, [c for c in sample if c.mask_paths], desc="training sample")
+    train_dice = float(train_df["dice"].mean()) if train_df["dice"].notna().any() else None
+    metrics = metrics_json(card["name"], card["training"]["dataset"], df, card["thresholds"]["malignant"])
+    return validation_summary(metrics, df, train_dice)
