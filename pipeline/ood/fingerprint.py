@@ -45,10 +45,10 @@ class OODResult:
                 "ood_reasons": list(self.reasons)}
 
 
-def ood_message(reasons: Sequence[str], trained_on: str | None = None) -> str:
-    """The plain-language warning shown beside a flagged result."""
+def ood_message(reasons: Sequence[str], trained_on: str | None = None, most: int = 3) -> str:
+    """The plain-language warning shown beside a flagged result (its `most` first reasons)."""
     what = trained_on or "breast ultrasound"
-    why = f" ({'; '.join(reasons)})" if reasons else ""
+    why = f" ({'; '.join(reasons[:most])})" if reasons else ""
     return (f"This model was trained on {what}; this image looks different{why}: "
             "treat the result as unreliable.")
 

@@ -142,6 +142,7 @@ def test_source_of_and_message():
     text = ood_message(["colour image"], "breast ultrasound from 4 scanners")
     assert text.startswith("This model was trained on breast ultrasound from 4 scanners; this image looks different")
     assert "(colour image)" in text and text.endswith("treat the result as unreliable.")
+    assert "(a; b; c):" in ood_message(["a", "b", "c", "d"])  # the first three reasons only
 
 
 def test_encoder_features_from_a_fresh_unet():
