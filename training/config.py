@@ -91,6 +91,7 @@ class TrainConfig:
     # The refiner and the classifier read the image at this longest side (0: the work image, as
     # bundles before the refinement stage did). BUS-BRA's originals are 240-580 px.
     detail_max_side: int = 512
+    adapt: bool = True  # scale epochs and batch-norm momentum to the dataset size (training.adapt)
     presence_max_missed: float = 0.01  # lesion-presence threshold: miss at most this share of validation lesions
     val_fraction: float = 0.15
     min_lesion_fraction: float = 0.0005  # predicted masks smaller than this fraction = no lesion

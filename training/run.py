@@ -24,6 +24,7 @@ from pipeline.crops import crop_box, lesion_free_box
 from pipeline.presence import PresenceModel, fit_presence, presence_features
 from pipeline.refine import resize_map
 from training.calibration import youden_threshold
+from training.adapt import adapt_to_dataset
 from training.config import TrainConfig
 from training.data import load_arrays
 from training.fit import fit_classifier, fit_refiner, fit_segmentation, stage_minutes
@@ -108,6 +109,9 @@ def train_bundle(
     out_dir = Path(out_dir)
     work_dir = out_dir / "work"
     started = time.time()
+    cfg, adaptation = adapt_to_dataset(cfg, len(train_cases))
+    if adaptation.get("changes"):
+        log.info("recipe adapted to %d training images: %s", len(train_cases), adaptation["changes"])
     arrays = load_arrays(train_cases + val_cases, cfg.work_max_side)
     train, val = arrays[: len(train_cases)], arrays[len(train_cases) :]
     detail = load_arrays(train_cases + val_cases, cfg.detail_max_side) if cfg.detail_max_side else arrays
@@ -170,6 +174,7 @@ def train_bundle(
             "n_train": len(train_cases),
             "n_val": len(val_cases),
             "config": cfg.to_dict(),
+            "adaptation": adaptation,
             "seed": cfg.seed,
             "epochs": {"segmentation": cfg.seg.epochs, "refinement": cfg.refine.epochs if refiners else 0,
                        "classifier": cfg.cls.epochs},
