@@ -5,13 +5,27 @@ models cheaply; `pipeline.predictor` loads the weights. A bundle states its
 format version, preprocessing, labels, thresholds, calibration, training data
 and metrics, and its intended use, so a model file is never separated from
 what it needs to be used correctly.
+
+Versions come from the content. `write_bundle_card` hashes the members'
+weight files and the card's inference-relevant fields (everything but
+provenance, metrics and the version itself) into `content_sha256`, and sets
+`version` to "<declared version>+<first 10 hex digits>". Predictions are
+stored and cached under (name, version), so a bundle rebuilt with other
+weights or another calibration (an ensemble from new folds used to keep its
+first member's version) gets a new version and never meets the old
+predictions. `read_bundle_card` checks the hash against the files (once per
+file size/mtime in a process): a bundle changed after it was written is
+refused rather than served under its old version. Cards written before this
+(no `content_sha256`) are read as they are.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,6 +35,48 @@ from pipeline.errors import BundleError
 FORMAT_VERSION = 1
 INTENDED_USE = "research use; not a medical device"
 REQUIRED_KEYS = ("format_version", "name", "version", "preprocessing", "label_map", "thresholds", "members")
+# card fields that do not change what the model predicts: left out of the content hash
+NOT_CONTENT = ("version", "content_sha256", "path", "has_weights", "created", "git_commit", "tensorflow", "keras",
+               "intended_use", "metrics", "training", "name")
+_hash_cache: dict[tuple, str] = {}
+_hash_lock = threading.Lock()
+
+
+def _file_sha256(path: Path) -> str:
+    """sha256 of a weights file, remembered per (path, size, mtime) so listing bundles stays cheap."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _hash_lock:
+        if key in _hash_cache:
+            return _hash_cache[key]
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    with _hash_lock:
+        _hash_cache[key] = digest.hexdigest()
+    return _hash_cache[key]
+
+
+def content_sha256(bundle_dir: str | Path, card: dict[str, Any]) -> str:
+    """Hash of the members' weight files (in member order) and the card's inference-relevant fields."""
+    bundle_dir = Path(bundle_dir)
+    digest = hashlib.sha256()
+    for member in card["members"]:
+        for key in ("seg", "cls"):
+            rel = member.get(key)
+            digest.update(f"{key}:{rel}:".encode())
+            if rel and (bundle_dir / rel).is_file():
+                digest.update(_file_sha256(bundle_dir / rel).encode())
+    fields = {k: v for k, v in card.items() if k not in NOT_CONTENT}
+    digest.update(json.dumps(fields, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def content_version(declared: Any, digest: str) -> str:
+    """"<declared>+<10 hex digits>"; a declared version that already has a hash suffix loses it first."""
+    base = str(declared or "").split("+", 1)[0] or "bundle"
+    return f"{base}+{digest[:10]}"
 
 
 def git_commit(repo: Path | None = None) -> str | None:
@@ -71,6 +127,12 @@ def read_bundle_card(bundle_dir: str | Path, require_weights: bool = True) -> di
         key, rel = missing_weights[0]
         raise BundleError(f"bundle {bundle_dir.name} is incomplete: {key} weights {rel!r} are missing")
     card["has_weights"] = not missing_weights
+    expected = card.get("content_sha256")
+    if expected and not missing_weights:
+        actual = content_sha256(bundle_dir, card)
+        if actual != expected or card["version"] != content_version(card["version"], actual):
+            raise BundleError(f"bundle {bundle_dir.name} changed after it was written (its weights or card no longer "
+                              f"match content_sha256, so version {card['version']} would be stale): rebuild it")
     card["path"] = str(bundle_dir)
     return card
 
@@ -110,6 +172,9 @@ def write_bundle_card(bundle_dir: str | Path, card: dict[str, Any]) -> Path:
     }
     full.pop("path", None)
     full.pop("has_weights", None)  # facts about this folder as read, not part of the card
+    digest = content_sha256(bundle_dir, full)
+    full["content_sha256"] = digest
+    full["version"] = content_version(full.get("version"), digest)
     tmp = bundle_dir / "bundle.json.tmp"
     tmp.write_text(json.dumps(full, indent=2, default=str))
     os.replace(tmp, bundle_dir / "bundle.json")
