@@ -102,7 +102,10 @@ def test_celery_job_progress_result_and_cancel(worker, tmp_path):
     jobs = JobStore(services.store.sessions)
 
     key = f"celery-test-{os.getpid()}-{time.time_ns()}"
-    task = manager.call_job_fn(key, job_fn, [1, "rescore", "fake2", "", "", None], {})
+    from tests.unit.test_jobs import signed_in_context
+
+    context = signed_in_context(app)  # the job's owner: the user of the session cookie Dash passes on
+    task = manager.call_job_fn(key, job_fn, [1, "rescore", "fake2", "", "", None], context)
     progress = []
 
     def finished():
@@ -120,7 +123,7 @@ def test_celery_job_progress_result_and_cancel(worker, tmp_path):
     for i in range(4, 14):
         services.analyzer.ingest(lesion_png(100, 80, seed=i))
     key2 = key + "-cancel"
-    task2 = manager.call_job_fn(key2, job_fn, [1, "rescore", "fake2", "", "", None], {})
+    task2 = manager.call_job_fn(key2, job_fn, [1, "rescore", "fake2", "", "", None], context)
 
     def running_job():
         value = manager.get_progress(key2)
@@ -132,4 +135,4 @@ def test_celery_job_progress_result_and_cancel(worker, tmp_path):
     wait_for(lambda: manager.result_ready(key2), timeout=120)
     assert "cancelled" in str(manager.get_result(key2, task2))
     job = jobs.get(job_id)
-    assert job["status"] == "cancelled" and job["done"] < 14
+    assert job["status"] == "cancelled" and job["done"] < 14 and job["owner"]

@@ -151,9 +151,17 @@ def wait_for(condition, timeout=60.0, step=0.2):
     raise TimeoutError("condition not met in time")
 
 
+def signed_in_context(app, role: str = "clinician") -> dict:
+    """What Dash hands a background callback: the request's cookies (the job's owner is their session's user)."""
+    from tests.auth_helpers import add_user, auth_of
+
+    user = add_user(app, role)
+    return {"cookies": {"ll_session": auth_of(app).store.create_session(user, "127.0.0.1")}, "remote": "127.0.0.1"}
+
+
 def start_job(app, key: str, args: list):
     manager, job_fn = background(app)
-    return manager, manager.call_job_fn(key, job_fn, args, {})
+    return manager, manager.call_job_fn(key, job_fn, args, signed_in_context(app))
 
 
 def test_diskcache_background_job_reports_progress_and_finishes(app, services, monkeypatch):

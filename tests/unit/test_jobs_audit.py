@@ -73,3 +73,15 @@ def test_only_the_owner_or_an_admin_cancels(app):
         [(owner.user.username, mine), (admin.user.username, theirs)])
     ownerless = jobs.create("rescore", {"kind": "rescore"}, "fake")  # from before owners were recorded
     assert "started by someone else" in cancel(owner, ownerless).get_data(as_text=True)
+
+
+def test_a_background_start_without_a_live_session_starts_nothing(app):
+    from tests.unit.test_jobs import background, wait_for
+
+    manager, job_fn = background(app)
+    pid = manager.call_job_fn("no-session", job_fn, [1, "rescore", "fake2", "", "", None],
+                              {"cookies": {"ll_session": "forged-or-expired"}})
+    wait_for(lambda: manager.result_ready("no-session"), timeout=120)
+    assert "session has ended" in str(manager.get_result("no-session", pid))
+    assert JobStore(app.server.extensions["lesionlens"].store.sessions).recent() == []
+    assert audit_rows(app, "job.start") == []
