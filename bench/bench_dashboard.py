@@ -294,7 +294,10 @@ def cohort_bench(app, n: int, profile: bool = False) -> dict:
     # The metrics callbacks a page load runs: the fill (and, in versions before the fill existed, the
     # threshold callback too, which then ran at load; its outputs were not duplicates, so no "@" in its key).
     load_keys = [fill_key] + ([slider_key] if "@" not in slider_key else [])
-    metrics_values = {(ids.METRICS_THRESHOLD, "value"): 0.5}
+    # since the lower figures (calibration, Dice, subgroups) come in a second callback once the top is drawn
+    more_key = next((k for k in app.callback_map if k.startswith(f"..{ids.METRICS_CALIBRATION}.figure")), None)
+    load_keys += [more_key] if more_key and more_key not in load_keys else []
+    metrics_values = {(ids.METRICS_THRESHOLD, "value"): 0.5, (ids.METRICS_THRESHOLD, "disabled"): False}
 
     def http_filter_change(f: CohortFilter) -> dict:
         """The callbacks a filter change costs the server (cohort table, then the metrics page's load)."""

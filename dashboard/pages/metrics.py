@@ -289,20 +289,40 @@ def register(app: dash.Dash) -> None:
         Output(ids.METRICS_ROC, "figure"),
         Output(ids.METRICS_PR, "figure"),
         Output(ids.METRICS_RATES, "children"),
-        Output(ids.METRICS_SUBGROUPS, "data"),
         Output("metrics-threshold-value", "children"),
-        Output(ids.METRICS_CALIBRATION, "figure"),
-        Output(ids.METRICS_OVERLAP, "figure"),
-        Output(ids.METRICS_RISK_COVERAGE, "figure"),
         Output(ids.METRICS_THRESHOLD, "disabled"),
         Input(METRICS_FILTER, "data"),
         State(ids.METRICS_THRESHOLD, "value"),
     )
     def _fill(query, threshold):
-        """Every figure of the page from one `load_curves` (one query, one computation per page load)."""
+        """The top of the page from one `load_curves` (one query, one computation per page load).
+
+        Only what is on screen first: the browser draws these three figures before it is asked for
+        the lower ones (`_fill_more`, triggered when this callback enables the slider), so the
+        calibration and Dice figures and the subgroup table stay out of the first paint.
+        """
         services = current_services()
         f = CohortFilter.from_query(query)
         curves, model = load_curves(services, f)
         threshold = 0.5 if threshold is None else float(threshold)
-        return (summary_text(curves, f, model) + training_note(services, f, model), *threshold_figures(curves, threshold), f"{threshold:.2f}",
-                *static_figures(curves), False)
+        confusion, roc, pr, rates, _subgroups = threshold_figures(curves, threshold)
+        return (summary_text(curves, f, model) + training_note(services, f, model), confusion, roc, pr, rates,
+                f"{threshold:.2f}", False)
+
+    @app.callback(
+        Output(ids.METRICS_CALIBRATION, "figure"),
+        Output(ids.METRICS_OVERLAP, "figure"),
+        Output(ids.METRICS_RISK_COVERAGE, "figure"),
+        Output(ids.METRICS_SUBGROUPS, "data"),
+        Input(ids.METRICS_THRESHOLD, "disabled"),
+        State(METRICS_FILTER, "data"),
+        State(ids.METRICS_THRESHOLD, "value"),
+        prevent_initial_call=True,
+    )
+    def _fill_more(disabled, query, threshold):
+        """The lower half of the page, once the top is drawn (same memoised curves)."""
+        if disabled:
+            raise dash.exceptions.PreventUpdate
+        curves, _model = load_curves(current_services(), CohortFilter.from_query(query))
+        at = at_threshold(curves, 0.5 if threshold is None else float(threshold))
+        return (*static_figures(curves), subgroup_rows(at.subgroups))
