@@ -115,6 +115,14 @@ def test_stored_flag_reaches_case_page_api_and_cohort_table(app):
     rows, _ = queries.cohort_page(services.store, CohortFilter(), services.models.active_identity())
     table = cohort_page.table_rows(rows)[0]
     assert table["ood"] == cohort_page.OOD_FLAG and table["probability"] == pytest.approx(0.91)
+    import csv
+    import io
+
+    from dashboard.exports import cohort_csv
+
+    text = "".join(cohort_csv.csv_rows(services.store, CohortFilter(), services.models.active_identity()))
+    record = next(csv.DictReader(io.StringIO(text)))
+    assert record["out_of_distribution"] == "yes" and float(record["ood_score"]) == pytest.approx(2.5)
     by_score, _ = queries.cohort_page(services.store, CohortFilter(), services.models.active_identity(),
                                       sort_by=[{"column_id": "ood", "direction": "desc"}])
     assert by_score[0]["ood_score"] == pytest.approx(2.5)
