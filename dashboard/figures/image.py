@@ -9,7 +9,9 @@ the cursor (and millimetres when the spacing is known).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import plotly.graph_objects as go
@@ -88,6 +90,38 @@ def case_image_figure(
         )
     fig.update_layout(images=images)
     return _frame(fig, width, height, spacing_mm, fig_height)
+
+
+@lru_cache(maxsize=128)
+def _frame_dict(width: int, height: int, spacing: tuple | None, fig_height: int, layers: tuple) -> dict:
+    figure = case_image_figure(width, height, "", [ImageLayer("", name, color, 0.0) for name, color in layers],
+                               spacing_mm=spacing, fig_height=fig_height)
+    return figure.to_plotly_json()
+
+
+def case_image_figure_dict(
+    width: int,
+    height: int,
+    base_url: str,
+    layers: list[ImageLayer] = (),
+    *,
+    spacing_mm: tuple[float, float] | None = None,
+    fig_height: int = 560,
+) -> dict:
+    """`case_image_figure(...).to_plotly_json()` in about a millisecond instead of ~100 ms.
+
+    Building the figure through plotly's validators (template, axes, hover grid) is what made a result
+    card slow; everything but the image URLs and opacities depends only on the image size, spacing,
+    height and layer colours, so that frame is built once per shape (per worker) and copied.
+    """
+    spacing = tuple(float(v) for v in spacing_mm) if spacing_mm else None
+    frame = copy.deepcopy(_frame_dict(int(width), int(height), spacing, int(fig_height),
+                                      tuple((layer.name, layer.color) for layer in layers)))
+    images = frame["layout"]["images"]
+    images[0]["source"] = base_url
+    for image, layer in zip(images[1:], layers):
+        image["source"], image["opacity"] = layer.url, float(layer.opacity)
+    return frame
 
 
 def probability_heatmap_figure(
