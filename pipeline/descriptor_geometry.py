@@ -94,10 +94,9 @@ def radial_outline(crop: np.ndarray, offset: tuple[int, int] = (0, 0), n_angles:
     is found so that the staircase of a pixel mask does not read as
     micro-lobulation on small lesions. The centroid is in image coordinates.
     """
-    rows, cols = np.nonzero(crop)
+    area_f, (cr, cc), _ = _moments(crop)
     pad = 3
     field = ndimage.gaussian_filter(np.pad(crop, pad).astype(np.float32), 0.7, mode="constant")
-    cr, cc = float(rows.mean()), float(cols.mean())
     reach = math.hypot(*crop.shape) + 2.0
     step = max(0.5, reach / 200.0)
     radii = np.arange(0.0, reach + step, step)
@@ -113,7 +112,7 @@ def radial_outline(crop: np.ndarray, offset: tuple[int, int] = (0, 0), n_angles:
     v1 = values[np.arange(n_angles), nxt]
     frac = np.where(v0 > v1, (v0 - 0.5) / np.maximum(v0 - v1, 1e-6), 0.0)
     radius = np.where(hit, radii[last] + np.clip(frac, 0.0, 1.0) * step, 0.0)
-    area = int(rows.size)
+    area = int(round(area_f))
     centroid = (cr + offset[0], cc + offset[1])
     return Outline(centroid, theta, radius.astype(float), area, math.sqrt(area / math.pi))
 
@@ -127,6 +126,20 @@ class Ellipse:
     angle: float  # of the major axis, radians from +x towards the top, in (-pi/2, pi/2]
 
 
+def _moments(mask: np.ndarray) -> tuple[float, tuple[float, float], tuple[float, float, float]]:
+    """(area, (row, col) centroid, (var row, var col, cov row-col)) from row/column sums (no pixel lists)."""
+    m = mask.astype(np.float64)
+    r = np.arange(mask.shape[0], dtype=np.float64)
+    c = np.arange(mask.shape[1], dtype=np.float64)
+    per_row, per_col = m.sum(axis=1), m.sum(axis=0)
+    area = float(per_row.sum())
+    cr, cc = float(r @ per_row) / area, float(c @ per_col) / area
+    vr = float((r - cr) ** 2 @ per_row) / area
+    vc = float((c - cc) ** 2 @ per_col) / area
+    crc = float((r - cr) @ m @ (c - cc)) / area
+    return area, (cr, cc), (vr, vc, crc)
+
+
 def moment_ellipse(mask: np.ndarray, spacing_mm: tuple[float, float] | None = None) -> Ellipse:
     """Ellipse with the mask's second moments; in mm when `spacing_mm` (row, col) is given.
 
@@ -134,11 +147,10 @@ def moment_ellipse(mask: np.ndarray, spacing_mm: tuple[float, float] | None = No
     its axes, hence the factor 2 on the square roots. The 1/12 added to each
     variance is the pixel's own extent, which keeps a single pixel finite.
     """
-    rows, cols = np.nonzero(mask)
     dy, dx = spacing_mm if spacing_mm else (1.0, 1.0)
-    y = -(rows - rows.mean()) * dy
-    x = (cols - cols.mean()) * dx
-    cov = np.array([[x.var() + dx * dx / 12, (x * y).mean()], [(x * y).mean(), y.var() + dy * dy / 12]])
+    m00, (cr, cc), (vr, vc, crc) = _moments(mask)
+    # y points up (towards the skin), x to the right: cov(x, y) = -cov(col, row)
+    cov = np.array([[vc * dx * dx + dx * dx / 12, -crc * dx * dy], [-crc * dx * dy, vr * dy * dy + dy * dy / 12]])
     evals, evecs = np.linalg.eigh(cov)
     major_vec = evecs[:, 1]
     angle = math.atan2(major_vec[1], major_vec[0])
@@ -157,20 +169,38 @@ def ellipse_radius(ellipse: Ellipse, theta: np.ndarray) -> np.ndarray:
 
 
 def ellipse_mismatch(mask: np.ndarray, ellipse_px: Ellipse) -> float:
-    """|mask XOR its moment ellipse| / area: 0 for an ellipse, large for irregular shapes."""
-    rows, cols = np.nonzero(mask)
-    cr, cc = rows.mean(), cols.mean()
-    reach = int(math.ceil(max(ellipse_px.major, 1.0))) + 2
-    r0, r1 = min(rows.min(), int(cr) - reach), max(rows.max(), int(cr) + reach) + 1
-    c0, c1 = min(cols.min(), int(cc) - reach), max(cols.max(), int(cc) + reach) + 1
-    yy, xx = np.mgrid[r0:r1, c0:c1]
-    x, y = xx - cc, -(yy - cr)
+    """|mask XOR its moment ellipse| / area: 0 for an ellipse, large for irregular shapes.
+
+    Counted pixel by pixel (ellipse tested at pixel centres) for lesions up to
+    80 px in equivalent radius, so a small lesion's digitisation is the same
+    for both shapes. Larger lesions use (area + pi a b - 2 |mask AND
+    ellipse|) / area with the intersection counted on every s-th row and
+    column (s = r_eq / 40): the same value within a fraction of a percent, at
+    a bounded cost.
+    """
+    area = int(np.count_nonzero(mask))
+    cr = float(np.arange(mask.shape[0]) @ mask.sum(axis=1)) / area
+    cc = float(np.arange(mask.shape[1]) @ mask.sum(axis=0)) / area
     ca, sa = math.cos(ellipse_px.angle), math.sin(ellipse_px.angle)
-    u, v = x * ca + y * sa, -x * sa + y * ca
-    inside = (u / max(ellipse_px.major, 1e-9)) ** 2 + (v / max(ellipse_px.minor, 1e-9)) ** 2 <= 1.0
-    local = np.zeros(inside.shape, bool)
-    local[rows - r0, cols - c0] = True
-    return float(np.count_nonzero(local ^ inside) / rows.size)
+    a, b = max(ellipse_px.major, 1e-9), max(ellipse_px.minor, 1e-9)
+
+    def inside(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        x, y = (cols - cc).astype(np.float32), (cr - rows).astype(np.float32)
+        u, v = (x * ca + y * sa) / a, (-x * sa + y * ca) / b
+        return u * u + v * v <= 1.0
+
+    stride = max(1, int(math.sqrt(area / math.pi) / 40))
+    if stride == 1:
+        reach = int(math.ceil(a)) + 2
+        r0, c0 = min(0, int(cr) - reach), min(0, int(cc) - reach)
+        r1, c1 = max(mask.shape[0], int(cr) + reach + 1), max(mask.shape[1], int(cc) + reach + 1)
+        yy, xx = np.mgrid[r0:r1, c0:c1]
+        local = np.zeros(yy.shape, bool)
+        local[-r0:-r0 + mask.shape[0], -c0:-c0 + mask.shape[1]] = mask
+        return float(np.count_nonzero(local ^ inside(yy, xx)) / area)
+    rows, cols = np.nonzero(mask[::stride, ::stride])
+    both = min(np.count_nonzero(inside(rows * stride, cols * stride)) * stride * stride, area)
+    return float(max(area + math.pi * a * b - 2 * both, 0.0) / area)
 
 
 def resolvable_harmonics(equivalent_radius: float, n_angles: int = N_ANGLES) -> int:
