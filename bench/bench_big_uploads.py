@@ -4,7 +4,7 @@
 
 Starts gunicorn as the Procfile does (2 workers x 4 threads, decoding in sandbox children) on a fresh home
 with a real bundle, warms both workers up (model loaded), then posts --images different --side x --side
-RGBA PNGs (49 megapixels each, within the 50 MP limit, a few hundred kB each) to POST /api/v1/predict all at
+RGBA PNGs (49 megapixels each, within the 50 MP limit, about 3 MB each) to POST /api/v1/predict all at
 once, sampling every 0.1 s the RSS of each worker (the decoding children apart: they are capped processes
 of their own) and of the whole server group. Writes bench/results/big_uploads-<UTC>.json and prints it.
 Target: every worker's peak RSS < 1.2 GB.

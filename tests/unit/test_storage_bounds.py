@@ -16,7 +16,7 @@ from tests.fakes_predictor import fake_app, lesion_png
 
 
 def big_sparse_png(side: int = 7000) -> bytes:
-    """A 7000 x 7000 RGBA PNG of a few hundred kB (a dark disc on a speckled background)."""
+    """A 7000 x 7000 RGBA PNG of about 3 MB (a dark disc on a speckled background: not too compressible)."""
     rng = np.random.default_rng(0)
     gray = np.full((side, side), 150, np.uint8)
     gray[::7, ::5] = rng.integers(100, 200, size=gray[::7, ::5].shape, dtype=np.uint8)
