@@ -63,10 +63,10 @@ def content_sha256(bundle_dir: str | Path, card: dict[str, Any]) -> str:
     bundle_dir = Path(bundle_dir)
     digest = hashlib.sha256()
     for member in card["members"]:
-        for key in ("seg", "cls"):
-            rel = member.get(key)
+        for key in sorted(member):  # seg, cls, and any other stage's weights (refine, ...): every file a member names
+            rel = member[key]
             digest.update(f"{key}:{rel}:".encode())
-            if rel and (bundle_dir / rel).is_file():
+            if isinstance(rel, str) and rel and (bundle_dir / rel).is_file():
                 digest.update(_file_sha256(bundle_dir / rel).encode())
     fields = {k: v for k, v in card.items() if k not in NOT_CONTENT}
     digest.update(json.dumps(fields, sort_keys=True, default=str).encode())

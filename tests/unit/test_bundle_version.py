@@ -48,6 +48,24 @@ def test_an_ensemble_rebuilt_from_new_folds_gets_a_new_version(tmp_path):
     assert rebuilt["version"].count("+") == 1  # the old suffix is replaced, not stacked
 
 
+def test_every_weights_file_a_member_names_is_in_the_hash(tmp_path):
+    first = make(tmp_path / "r1")
+    folder = tmp_path / "r2"
+    (folder / "members" / "0").mkdir(parents=True)
+    card = {k: v for k, v in first.items() if k not in ("path", "has_weights")}
+    for key in ("seg", "cls"):
+        (folder / "members" / "0" / f"{key}.keras").write_bytes(b"weights-1" + key.encode())
+    (folder / "members" / "0" / "refine.keras").write_bytes(b"stage two")
+    card["members"] = [{**card["members"][0], "refine": "members/0/refine.keras"}]
+    write_bundle_card(folder, card)
+    with_refine = read_bundle_card(folder)["version"]
+    (folder / "members" / "0" / "refine.keras").write_bytes(b"stage two, retrained")
+    with pytest.raises(BundleError):
+        read_bundle_card(folder)
+    write_bundle_card(folder, json.loads((folder / "bundle.json").read_text()))  # re-saved: hashed anew
+    assert read_bundle_card(folder)["version"] not in (with_refine, first["version"])
+
+
 def test_a_bundle_changed_after_writing_is_refused_at_load(tmp_path):
     make(tmp_path / "a")
     (tmp_path / "a" / "members" / "0" / "cls.keras").write_bytes(b"swapped in later")
