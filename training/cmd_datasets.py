@@ -1,8 +1,18 @@
 """`python -m training datasets describe SPEC [--json]`: look before you train.
 
-Prints cases, patients, labels, official folds, image sizes (from headers)
-and, per metadata key, how many cases have a value, so a missing column or a
-wrong folder shows up here rather than halfway through a training run.
+Prints cases, patients, labels, official folds, image sizes and colour modes
+(from headers) and, per metadata key, how many cases have a value, so a
+missing column or a wrong folder shows up here rather than halfway through a
+training run. Then a "Problems" section, one plain-language line each: too
+few malignant images for a usable AUC confidence interval, lesion images
+without a mask or with an empty one, mixed colour modes or image sizes, the
+same image file under several patients, unreadable files
+(`pipeline.datasets.describe.find_problems`).
+
+Exit status: 0 no problem found, 1 problems found (JSON: `"ok": false` and
+`"problems": [{"code", "message", "cases"}]`), 2 the spec cannot be loaded at
+all (the loader's message names the file, line and value, e.g. every row with
+a label other than benign / malignant / normal).
 """
 
 from __future__ import annotations
@@ -16,7 +26,8 @@ from pipeline.datasets.describe import describe, format_summary
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
-    p = sub.add_parser("describe", help="summarise a dataset spec (cases, patients, labels, folds, sizes, metadata)")
+    p = sub.add_parser("describe", help="summarise a dataset spec (cases, patients, labels, folds, sizes, metadata) "
+                       "and list its problems; exit status 1 when there are any")
     p.add_argument("spec", help="e.g. busbra:../shared/data/bus-bra, breast-lesions-usg:DIR, busi:DIR, "
                    "manifest:FILE.csv, synthetic:200:0")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -30,4 +41,4 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
         print(format_summary(summary))
-    return 0
+    return 0 if summary.ok else 1

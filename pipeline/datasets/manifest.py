@@ -30,7 +30,7 @@ from pipeline.datasets.common import (
     read_table,
 )
 from pipeline.errors import DatasetError
-from pipeline.types import Case
+from pipeline.types import LABELS, Case
 
 NAME = "manifest"
 DOCUMENTED = (
@@ -106,6 +106,34 @@ def _case(row: Row, base: Path, csv_name: str, dataset: str) -> Case:
     )
 
 
+def check_labels(rows: list[Row], csv_name: str, limit: int = 10) -> None:
+    """Refuse every row whose label is not benign / malignant / normal at once, grouped by value.
+
+    One message naming all offending rows, rather than one per run, so a manifest with a
+    misspelt or an extra class ('malignat', 'BIRADS 4', 'atypical') is fixed in one pass."""
+    bad: dict[str, list[int]] = {}
+    for row in rows:
+        raw = next((v for k, v in row.values.items() if k.strip().lower() == "label"), None)
+        value = (raw or "").strip()
+        if value.lower() not in LABELS:
+            bad.setdefault(value, []).append(row.line)
+    if not bad:
+        return
+
+    def lines(numbers: list[int]) -> str:
+        shown = ", ".join(map(str, numbers[:limit])) + (f" (+{len(numbers) - limit} more)" if len(numbers) > limit else "")
+        return f"line{'s' if len(numbers) > 1 else ''} {shown}"
+
+    groups = sorted(bad.items(), key=lambda kv: kv[1][0])
+    parts = [(f"unknown label {value!r}" if value else "empty label") + f" on {lines(numbers)}"
+             for value, numbers in groups[:limit]]
+    if len(groups) > limit:
+        parts.append(f"and {len(groups) - limit} other values")
+    n = sum(len(v) for v in bad.values())
+    raise DatasetError(f"{csv_name}: {n} row{'s' if n > 1 else ''} with a label other than "
+                       f"{', '.join(LABELS)}: " + "; ".join(parts))
+
+
 def load(file: str, dataset: str = NAME) -> list[Case]:
     path = Path(file).expanduser().resolve()
     if path.is_dir():
@@ -118,6 +146,7 @@ def load(file: str, dataset: str = NAME) -> list[Case]:
             raise DatasetError(f"{path.name}: missing required column(s) {', '.join(missing)}")
     else:
         raise DatasetError(f"{path.name}: the manifest has no rows")
+    check_labels(rows, path.name)
     cases = [_case(row, path.parent, path.name, dataset) for row in rows]
     check_unique_ids(cases, path.name)
     return cases

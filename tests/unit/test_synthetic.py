@@ -120,8 +120,10 @@ def test_cli_synth_and_describe(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path / "c"), "--cases", "3", "--seed", "1", "--no-dicom"]) == 0
     assert "wrote 3 images" in capsys.readouterr().out
     assert not (tmp_path / "c" / "dicom").exists()
-    assert main(["datasets", "describe", f"manifest:{tmp_path / 'c' / 'manifest.csv'}", "--json"]) == 0
+    # 3 images: too few malignant for any AUC, so describe flags it (exit status 1, "ok": false)
+    assert main(["datasets", "describe", f"manifest:{tmp_path / 'c' / 'manifest.csv'}", "--json"]) == 1
     summary = json.loads(capsys.readouterr().out)
     assert summary["cases"] == 3 and summary["metadata_coverage"]["age"] == 3
+    assert summary["ok"] is False and {p["code"] for p in summary["problems"]} & {"few_malignant", "no_malignant"}
     assert main(["datasets", "describe", "nonsense:x"]) == 2
     assert "unknown dataset scheme" in capsys.readouterr().err
