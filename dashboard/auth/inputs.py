@@ -114,8 +114,6 @@ TYPES: dict[tuple[str, str], Check] = {
     ("ll-reviewer-name", "data"): none_or(text(200)),
     # cohort
     ("cohort-age", "value"): none_or(list_of(number(0, 150), 2)),
-    ("cohort-age-min", "value"): none_or(number(-1e6, 1e6)),  # typed ages: the page clamps them to 0-100
-    ("cohort-age-max", "value"): none_or(number(-1e6, 1e6)),
     ("cohort-age-min", "value"): none_or(number(-1e6, 1e6)),  # dbc.Input(type="number"): a number or None
     ("cohort-age-max", "value"): none_or(number(-1e6, 1e6)),
     ("cohort-sex", "value"): SHORT,
