@@ -94,6 +94,11 @@ MODELS_CARD = "models-card"
 MODELS_SELECT = "models-select"
 MODELS_ACTIVATE = "models-activate"
 MODELS_STATUS = "models-status"
+MODELS_PREVIEW = "models-preview"  # the selected bundle's validation figures and warnings (admins)
+MODELS_CONFIRM = "models-confirm"  # modal: activate a bundle that has validation warnings?
+MODELS_CONFIRM_TEXT = "models-confirm-text"
+MODELS_CONFIRM_YES = "models-confirm-yes"
+MODELS_CONFIRM_NO = "models-confirm-no"
 
 
 def metrics_export_link(figure: str, fmt: str) -> str:

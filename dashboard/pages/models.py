@@ -3,6 +3,13 @@
 The choice is written to the database, so every worker (and every host)
 serves the same model from its next prediction on; each worker reloads its
 Predictor lazily when it sees the change.
+
+`train` writes `metrics.validation` into the card (figures on the validation
+patients and plain-language `warnings`, training/validation_report.py). The
+page shows them: a warning box on the active model's card, a Warnings count per
+bundle, the selected bundle's figures and warnings under the switch, and
+activating a bundle that has warnings asks the administrator to confirm
+first (the switch is audited either way, with the number of warnings confirmed).
 """
 
 from __future__ import annotations
@@ -32,6 +39,75 @@ def _dig(data: Any, *path: str) -> Any:
     return data
 
 
+def validation(card: dict | None) -> dict[str, Any] | None:
+    """The card's `metrics.validation` (written by `train`), or None."""
+    section = _dig(card or {}, "metrics", "validation")
+    return section if isinstance(section, dict) else None
+
+
+def card_warnings(card: dict | None) -> list[str]:
+    """The plain-language warnings to show for a bundle (from its validation report); [] when none."""
+    warnings = (validation(card) or {}).get("warnings")
+    if not isinstance(warnings, list):
+        return []
+    return [w.strip() for w in warnings if isinstance(w, str) and w.strip()]
+
+
+def _ci_text(ci: Any, digits: int = 2) -> str:
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(_num(c) is not None for c in ci):
+        return f" [{ci[0]:.{digits}f}–{ci[1]:.{digits}f}]"
+    return ""
+
+
+def validation_lines(card: dict | None) -> list[str]:
+    """The validation figures as short texts ('AUC 0.892 [0.85–0.94]'); [] when the card has none."""
+    val = validation(card)
+    if val is None:
+        return []
+    lines = []
+    if _num(val.get("n_images")) is not None:
+        lines.append(f"{int(val['n_images']):,} images" + (f" of {int(val['n_patients']):,} patients"
+                                                          if _num(val.get("n_patients")) is not None else ""))
+    for key, name, digits in (("dice", "Dice", 3), ("iou", "IoU", 3), ("auc", "AUC", 3), ("sensitivity", "sensitivity", 2),
+                              ("specificity", "specificity", 2)):
+        if _num(val.get(key)) is not None:
+            lines.append(f"{name} {val[key]:.{digits}f}{_ci_text(val.get(key + '_ci95'))}")
+    if _num(val.get("training_dice")) is not None:
+        lines.append(f"training Dice {val['training_dice']:.3f}")
+    return lines
+
+
+def warnings_alert(card: dict | None, compact: bool = False) -> Any:
+    """A warning box listing the bundle's warnings, or "" when it has none."""
+    warnings = card_warnings(card)
+    if not warnings:
+        return ""
+    title = f"{len(warnings)} validation warning{'s' if len(warnings) > 1 else ''}"
+    return dbc.Alert([html.B(("⚠ " + title) if compact else f"⚠ This model has {title}"),
+                      html.Ul([html.Li(w) for w in warnings], className="mb-0 mt-1")],
+                     color="warning", className="py-2 mb-2 ll-model-warnings")
+
+
+def bundle_preview(card: dict | None) -> Any:
+    """Under the switch: the selected bundle's validation figures and warnings, before anyone activates it."""
+    if card is None:
+        return ""
+    lines = validation_lines(card)
+    figures = (html.Small("Validation: " + " · ".join(lines), className="d-block text-muted mb-1") if lines else
+               html.Small("No validation report in this bundle (trained before issue 19, or a CV ensemble).",
+                          className="d-block text-muted mb-1"))
+    return html.Div([figures, warnings_alert(card, compact=True)])
+
+
+def confirm_body(card: dict, warnings: list[str]) -> list[Any]:
+    """The confirmation dialog's text: which bundle, which warnings, what activating does."""
+    return [html.P(["Validation of ", html.B(f"{card.get('name')} v{card.get('version', '')}"), " found ",
+                    html.B(f"{len(warnings)} warning{'s' if len(warnings) > 1 else ''}"), ":"]),
+            html.Ul([html.Li(w) for w in warnings]),
+            html.P("Activating it changes the model behind every user's next prediction. Activate it anyway?",
+                   className="mb-0")]
+
+
 def evaluations(card: dict) -> list[dict[str, Any]]:
     """Each evaluation a card records, as one row: where it comes from, images, AUC (+CI), Dice, sens/spec, ECE.
 
@@ -58,6 +134,12 @@ def evaluations(card: dict) -> list[dict[str, Any]]:
                      "sensitivity": _num(_dig(table, "classification.sensitivity", "mean")),
                      "specificity": _num(_dig(table, "classification.specificity", "mean")),
                      "ece": _num(_dig(table, "classification.ece", "mean")), "subgroups": []})
+    val = validation(card)
+    if val is not None:
+        rows.append({"evaluation": "validation patients (mildly optimistic)", "images": val.get("n_images"),
+                     "auc": _num(val.get("auc")), "auc_ci": val.get("auc_ci95"), "dice": _num(val.get("dice")),
+                     "sensitivity": _num(val.get("sensitivity")), "specificity": _num(val.get("specificity")),
+                     "ece": _num(_dig(val, "full", "classification", "ece")), "subgroups": []})
     if not rows and (_num(metrics.get("auc")) is not None or _num(metrics.get("dice")) is not None):
         rows.append({"evaluation": "recorded", "images": None, "auc": _num(metrics.get("auc")), "auc_ci": None,
                      "dice": _num(metrics.get("dice")), "sensitivity": None, "specificity": None, "ece": None,
@@ -115,7 +197,8 @@ def evaluation_table(rows: list[dict]) -> Any:
         ci = r["auc_ci"]
         auc = _f(r["auc"]) + (f" [{ci[0]:.2f}–{ci[1]:.2f}]" if isinstance(ci, (list, tuple)) and len(ci) == 2
                               and all(_num(c) is not None for c in ci) else "")
-        body.append(html.Tr([html.Td(r["evaluation"]), html.Td("—" if r["images"] is None else f"{r['images']:,}"),
+        images = "—" if _num(r["images"]) is None else f"{int(r['images']):,}"
+        body.append(html.Tr([html.Td(r["evaluation"]), html.Td(images),
                              html.Td(auc), html.Td(_f(r["dice"])), html.Td(_f(r["sensitivity"], 2)),
                              html.Td(_f(r["specificity"], 2)), html.Td(_f(r["ece"], 2))]))
     return dbc.Table([head, html.Tbody(body)], size="sm", bordered=False, className="mb-2")
@@ -156,11 +239,13 @@ def card_view(card: dict | None, loaded: dict | None = None) -> html.Div:
         [
             html.H3([card["name"], html.Small(f"  v{card['version']}", className="text-muted")]),
             html.P([f"Created {str(card.get('created', '?'))[:19]}", " · ", state], className="text-muted mb-2"),
+            warnings_alert(card),
             dbc.Alert(["Intended use: ", html.B(card.get("intended_use", "not stated"))], color="info", className="py-2"),
             html.H5("Training", className="mt-2"),
             _kv(training_items(card)),
             html.H5("Evaluation", className="mt-3"),
             evaluation_table(rows),
+            _validation_note(card),
             subgroup_table(subgroups),
             html.H5("Decision", className="mt-3"),
             _kv([("Malignant if calibrated P(malignant) ≥", _f(_num(thresholds.get("malignant")), 3)),
@@ -170,6 +255,29 @@ def card_view(card: dict | None, loaded: dict | None = None) -> html.Div:
             html.Small(f"Full card: {card.get('path', '')}/bundle.json", className="text-muted d-block mt-2"),
         ]
     )
+
+
+def _validation_note(card: dict) -> Any:
+    val = validation(card)
+    if val is None:
+        return ""
+    parts = []
+    if _num(val.get("n_patients")) is not None:
+        parts.append(f"validation: {int(val['n_patients']):,} patients")
+    if _num(val.get("training_dice")) is not None and _num(val.get("dice")) is not None:
+        parts.append(f"Dice {val['training_dice']:.3f} on training images vs {val['dice']:.3f} on validation")
+    if isinstance(val.get("note"), str) and val["note"]:
+        parts.append(val["note"])
+    return html.Small("; ".join(parts), className="text-muted d-block mb-2") if parts else ""
+
+
+def other_warnings(cards: list[dict], active: str | None) -> Any:
+    """Collapsed warning lists of the bundles that are not active (the active one's are on its card)."""
+    items = [html.Details([html.Summary(f"⚠ {c.get('name')} v{c.get('version', '')}: {len(card_warnings(c))} "
+                                        f"warning{'s' if len(card_warnings(c)) > 1 else ''}"),
+                           html.Ul([html.Li(w) for w in card_warnings(c)], className="small mb-1")], className="mt-2")
+             for c in cards if "error" not in c and c.get("name") != active and card_warnings(c)]
+    return html.Div(items) if items else ""
 
 
 def bundle_rows(cards: list[dict], active: str | None) -> list[dict]:
@@ -183,6 +291,7 @@ def bundle_rows(cards: list[dict], active: str | None) -> list[dict]:
                 "created": str(c.get("created", ""))[:10],
                 "auc": None if auc is None else round(auc, 3),
                 "dice": None if dice is None else round(dice, 3),
+                "warnings": len(card_warnings(c)) if "error" not in c else None,
                 "status": "error: " + c["error"] if "error" in c else ("active" if c.get("name") == active else "ok"),
             }
         )
@@ -193,7 +302,10 @@ def layout(**_query):
     services = current_services()
     cards = services.models.bundles(fresh=True)
     active = services.models.active_name()
-    options = [{"label": f"{c['name']} v{c['version']}", "value": c["name"]} for c in cards if "error" not in c]
+    options = [{"label": f"{c['name']} v{c['version']}" + (f" — ⚠ {len(card_warnings(c))} warning"
+                                                            f"{'s' if len(card_warnings(c)) > 1 else ''}"
+                                                            if card_warnings(c) else ""),
+                "value": c["name"]} for c in cards if "error" not in c]
     user = current_user()
     can_switch = user is not None and allows(user.role, ADMIN)
     return html.Div(
@@ -213,9 +325,22 @@ def layout(**_query):
                                         [
                                             dcc.Dropdown(id=ids.MODELS_SELECT, options=options, value=active,
                                                          clearable=False),
+                                            html.Div(bundle_preview(services.models.card_by_name(active)
+                                                                    if active else None),
+                                                     id=ids.MODELS_PREVIEW, className="mt-2"),
                                             dbc.Button("Make active", id=ids.MODELS_ACTIVATE, color="primary",
                                                        className="mt-2"),
                                             html.Div(id=ids.MODELS_STATUS, className="mt-2"),
+                                            dbc.Modal([
+                                                dbc.ModalHeader(dbc.ModalTitle("Activate a model with warnings?")),
+                                                dbc.ModalBody(id=ids.MODELS_CONFIRM_TEXT),
+                                                dbc.ModalFooter([
+                                                    dbc.Button("Cancel", id=ids.MODELS_CONFIRM_NO,
+                                                               color="secondary", className="me-2"),
+                                                    dbc.Button("Activate anyway", id=ids.MODELS_CONFIRM_YES,
+                                                               color="warning"),
+                                                ]),
+                                            ], id=ids.MODELS_CONFIRM, is_open=False, centered=True),
                                         ]
                                     ),
                                 ],
@@ -224,18 +349,22 @@ def layout(**_query):
                             dbc.Card(
                                 [
                                     dbc.CardHeader(f"Bundles in {services.settings.models_dir}"),
-                                    dbc.CardBody(dash_table.DataTable(
+                                    dbc.CardBody([dash_table.DataTable(
                                         id=ids.MODELS_TABLE,
                                         columns=[{"id": k, "name": n} for k, n in (
                                             ("name", "Name"), ("version", "Version"), ("created", "Created"),
-                                            ("auc", "AUC"), ("dice", "Dice"), ("status", "Status"))],
+                                            ("auc", "AUC"), ("dice", "Dice"), ("warnings", "Warnings"),
+                                            ("status", "Status"))],
                                         data=bundle_rows(cards, active),
                                         style_cell={"fontFamily": FONT_FAMILY, "padding": "4px 8px", "textAlign": "left",
                                                     "whiteSpace": "normal"},
                                         style_header={"fontWeight": "600"},
                                         style_data_conditional=[{"if": {"filter_query": '{status} = "active"'},
-                                                                 "backgroundColor": "#fff3d6"}],
-                                    )),
+                                                                 "backgroundColor": "#fff3d6"},
+                                                                {"if": {"filter_query": "{warnings} > 0",
+                                                                        "column_id": "warnings"},
+                                                                 "color": "#8a4b00", "fontWeight": "700"}],
+                                    ), other_warnings(cards, active)]),
                                 ]
                             ),
                         ],
@@ -255,24 +384,72 @@ def register(app: dash.Dash) -> None:
         Output(ids.MODELS_CARD, "children"),
         Output(ids.MODELS_TABLE, "data"),
         Output(ids.ACTIVE_MODEL_BADGE, "children", allow_duplicate=True),
+        Output(ids.MODELS_CONFIRM, "is_open"),
+        Output(ids.MODELS_CONFIRM_TEXT, "children"),
         Input(ids.MODELS_ACTIVATE, "n_clicks"),
         State(ids.MODELS_SELECT, "value"),
         prevent_initial_call=True,
     )
     def _activate(clicks, name):
+        """Make active; a bundle with validation warnings first opens the confirmation dialog instead."""
         if not clicks:
             raise dash.exceptions.PreventUpdate
         require(ADMIN)
         services = current_services()
-        previous = services.models.active_name()
-        try:
-            card = services.models.activate(name)
-        except BundleError as exc:
-            return dbc.Alert(str(exc), color="danger"), dash.no_update, dash.no_update, dash.no_update
-        audit("model.switch", target=str(card["name"]), version=str(card["version"]), previous=previous)
-        badge = dbc.Badge(f"model: {card['name']} v{card['version']}", color="light", text_color="dark",
-                          className="p-2")
-        return (dbc.Alert(f"{card['name']} v{card['version']} is now the active model for all users.",
-                          color="success", duration=5000),
-                card_view(card, services.predictors.loaded()),
-                bundle_rows(services.models.bundles(), card["name"]), badge)
+        card = services.models.card_by_name(name) if isinstance(name, str) else None
+        warnings = card_warnings(card)
+        if card is not None and warnings:
+            return (dbc.Alert(f"{card['name']} has validation warnings: confirm in the dialog to activate it.",
+                              color="warning"),
+                    dash.no_update, dash.no_update, dash.no_update, True, confirm_body(card, warnings))
+        return (*switch(services, name), False, dash.no_update)
+
+    @app.callback(
+        Output(ids.MODELS_STATUS, "children", allow_duplicate=True),
+        Output(ids.MODELS_CARD, "children", allow_duplicate=True),
+        Output(ids.MODELS_TABLE, "data", allow_duplicate=True),
+        Output(ids.ACTIVE_MODEL_BADGE, "children", allow_duplicate=True),
+        Output(ids.MODELS_CONFIRM, "is_open", allow_duplicate=True),
+        Input(ids.MODELS_CONFIRM_YES, "n_clicks"),
+        Input(ids.MODELS_CONFIRM_NO, "n_clicks"),
+        State(ids.MODELS_SELECT, "value"),
+        prevent_initial_call=True,
+    )
+    def _confirm(yes, _no, name):
+        """The dialog's answer: "Activate anyway" switches (audited with the warnings it confirmed), Cancel does not."""
+        require(ADMIN)
+        if dash.ctx.triggered_id != ids.MODELS_CONFIRM_YES or not yes:
+            return (dbc.Alert("Not activated: the active model is unchanged.", color="secondary", duration=5000),
+                    dash.no_update, dash.no_update, dash.no_update, False)
+        services = current_services()
+        card = services.models.card_by_name(name) if isinstance(name, str) else None
+        return (*switch(services, name, confirmed=card_warnings(card)), False)
+
+    @app.callback(
+        Output(ids.MODELS_PREVIEW, "children"),
+        Input(ids.MODELS_SELECT, "value"),
+        prevent_initial_call=True,
+    )
+    def _preview(name):
+        services = current_services()
+        return bundle_preview(services.models.card_by_name(name) if isinstance(name, str) else None)
+
+
+def switch(services, name: Any, confirmed: list[str] | None = None) -> tuple[Any, Any, Any, Any]:
+    """Activate `name` for everyone and audit it: (status, card view, bundle rows, header badge).
+
+    `confirmed`: the warnings the administrator accepted in the dialog (recorded in the audit trail)."""
+    previous = services.models.active_name()
+    try:
+        card = services.models.activate(name)
+    except BundleError as exc:
+        return dbc.Alert(str(exc), color="danger"), dash.no_update, dash.no_update, dash.no_update
+    extra = {"warnings_confirmed": len(confirmed)} if confirmed else {}
+    audit("model.switch", target=str(card["name"]), version=str(card["version"]), previous=previous, **extra)
+    badge = dbc.Badge(f"model: {card['name']} v{card['version']}", color="light", text_color="dark",
+                      className="p-2")
+    note = f" (despite {len(confirmed)} validation warning{'s' if len(confirmed) > 1 else ''})" if confirmed else ""
+    return (dbc.Alert(f"{card['name']} v{card['version']} is now the active model for all users{note}.",
+                      color="warning" if confirmed else "success", duration=5000),
+            card_view(card, services.predictors.loaded()),
+            bundle_rows(services.models.bundles(), card["name"]), badge)
