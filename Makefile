@@ -2,28 +2,58 @@
 # Both are idempotent: each step is skipped when its output already exists.
 
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+# Two install stamps: the runtime (requirements.txt, for `make run`) and the test environment
+# (requirements.txt + requirements-dev.txt, for `make test`). Each depends on the files it installs.
+RUN_STAMP := $(VENV)/.installed-run
+STAMP     := $(VENV)/.installed
+PIP_INSTALL := $(PY) -m pip install --quiet --require-hashes
+LOCK := $(VENV)/bin/uv pip compile --quiet --universal --generate-hashes --python-version 3.11
 PORT   ?= 8050
 PROD_PORT ?= 8443
 DEMO_SPEC   := synthetic:200:0
 DEMO_MODEL  := models/demo
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run prod test install demo-model demo-import serve test-fast test-browser browser-deps nginx-deps clean-demo
+.PHONY: run prod test install install-dev lint lock demo-model demo-import serve test-fast test-browser browser-deps nginx-deps clean-demo
 
-$(STAMP): requirements.txt
-	@echo "==> creating $(VENV) and installing pinned requirements (first time: a few minutes)"
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(PY):
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else "Lesion Lens needs Python 3.11 (pyproject.toml); $(PYTHON) is %d.%d: make PYTHON=python3.11 ..." % v)'
+	@echo "==> creating $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip
-	@$(PY) -m pip install --quiet -r requirements.txt
-	@touch $(STAMP)
-	@echo "==> requirements installed"
 
-install: $(STAMP)
+$(RUN_STAMP): requirements.txt tools/slim_env.py | $(PY)
+	@echo "==> installing the pinned runtime requirements (first time: a few minutes)"
+	@$(PIP_INSTALL) -r requirements.txt
+	@$(PY) tools/slim_env.py
+	@touch $@
 
-$(DEMO_MODEL)/bundle.json: | $(STAMP)
+$(STAMP): requirements.txt requirements-dev.txt tools/slim_env.py | $(PY)
+	@echo "==> installing the pinned runtime and test requirements (first time: a few minutes)"
+	@$(PIP_INSTALL) -r requirements.txt -r requirements-dev.txt
+	@$(PY) tools/slim_env.py
+	@touch $(RUN_STAMP) $@
+
+install: $(RUN_STAMP)
+
+install-dev: $(STAMP)
+
+# Re-pin after editing requirements.in / requirements-dev.in (existing pins are kept unless the .in asks otherwise).
+lock: $(STAMP)
+	$(LOCK) -o requirements.txt requirements.in
+	$(LOCK) -o requirements-dev.txt requirements-dev.in
+
+# Fast checks, run first by `make test`: the rule sets are in pyproject.toml; ruff format checks only
+# the files listed in tools/formatted-files.txt (add a file once it is formatted).
+lint: $(STAMP)
+	@echo "==> ruff check, ruff format --check, mypy"
+	@$(VENV)/bin/ruff check --quiet .
+	@$(VENV)/bin/ruff format --check --quiet $(wildcard $(shell cat tools/formatted-files.txt))
+	@$(VENV)/bin/mypy
+
+$(DEMO_MODEL)/bundle.json: | $(RUN_STAMP)
 	@echo "==> no demo model yet: training one on the synthetic cohort $(DEMO_SPEC) (a few minutes, once)"
 	@mkdir -p var/logs
 	@$(PY) -m training train --dataset $(DEMO_SPEC) --out $(DEMO_MODEL) --config training/configs/demo.yaml --test-fraction 0.15 > var/logs/demo-model.json
@@ -66,7 +96,7 @@ browser-deps:
 		else echo "==> /usr/bin/chromium missing: browser tests will be skipped"; fi; \
 	fi
 
-test: $(STAMP) browser-deps nginx-deps
+test: $(STAMP) lint browser-deps nginx-deps
 	@echo "==> running the test suite (unit, integration, browser)"
 	@$(PY) -m pytest -q -ra --durations=15
 

@@ -20,6 +20,7 @@ from pydicom.pixels import get_decoder
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from pipeline.errors import ImageLoadError
+from pipeline.io import jpeg12  # noqa: F401 - registers the permissive 12-bit JPEG decoder
 from pipeline.io.limits import Limits, check_dimensions, check_frame_count
 
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
