@@ -138,6 +138,10 @@ class Predictor:
         if settings.refine_size and not refine_models:
             settings = replace(settings, refine_size=0)
         self.settings, self.card = settings, card
+        from pipeline.ood import Fingerprint
+
+        self.fingerprint = Fingerprint.from_card(card.get("ood"))  # None: a bundle from before the OOD guard
+        self._ood_unet = seg_models[0] if seg_models else None  # the fingerprint's features come from member 0
         self.fusion = None  # a FusionModel when the bundle folder holds a matching fusion.json
         self.name = str(card.get("name", "unnamed"))
         self.version = str(card.get("version", "0"))
@@ -262,14 +266,28 @@ class Predictor:
     # -- public API --
     def predict(self, record: ImageRecord, metadata: dict[str, Any] | None = None) -> Prediction:
         """Image-only prediction; fused with `metadata` (patient data) when the bundle has a fusion model."""
-        prediction = self.predict_gray(record.display, spacing_mm=record.spacing_mm)
+        from pipeline.ood import source_of
+
+        prediction = self.predict_gray(record.display, spacing_mm=record.spacing_mm, source=source_of(record))
         if self.fusion is None or metadata is None:
             return prediction
         from pipeline.fusion import apply_fusion
 
         return apply_fusion(prediction, self.fusion, metadata, record.spacing_mm)
 
-    def predict_gray(self, gray: np.ndarray, spacing_mm: tuple[float, float] | None = None) -> Prediction:
+    def check_distribution(self, work: np.ndarray, shape: tuple[int, int], source: dict[str, Any] | None = None):
+        """The out-of-distribution guard's `OODResult` for one work image (None without a fingerprint)."""
+        if self.fingerprint is None:
+            return None
+        features = None
+        if self.fingerprint.features is not None and self._ood_unet is not None:
+            from pipeline.ood import encoder_features, encoder_input
+
+            features = encoder_features(self._ood_unet, encoder_input(work, self.settings.seg_size)[None])[0]
+        return self.fingerprint.score(work, features, source, shape=shape)
+
+    def predict_gray(self, gray: np.ndarray, spacing_mm: tuple[float, float] | None = None,
+                     source: dict[str, Any] | None = None) -> Prediction:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         gray = np.asarray(gray)
@@ -278,6 +296,9 @@ class Predictor:
         work = _work_image(gray, self.settings.work_max_side)
         detail = downscale_gray(gray, self.settings.detail_max_side)[0] if self.settings.detail_max_side else None
         timings["preprocess"] = (time.perf_counter() - t0) * 1000
+        t_ood = time.perf_counter()
+        ood = self.check_distribution(work, gray.shape, source)
+        timings["ood"] = (time.perf_counter() - t_ood) * 1000
         t1 = time.perf_counter()
         analysis = self.analyse_arrays(work, detail)
         timings["segment"] = (time.perf_counter() - t1) * 1000
@@ -314,4 +335,8 @@ class Predictor:
             timings_ms=timings,
             lesion_probability=analysis.lesion_probability,
             cnn_logit=float(np.mean(logits)),
+            out_of_distribution=bool(ood is not None and ood.flagged),
+            ood_score=None if ood is None else float(ood.score),
+            ood_reasons=() if ood is None else tuple(ood.reasons),
+            ood_trained_on=None if ood is None else self.fingerprint.trained_on,
         )

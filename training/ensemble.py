@@ -45,14 +45,19 @@ def write_ensemble(cv_dir: Path, out: Path, spec: str) -> Path:
     for i, (fold, card) in enumerate(with_weights):
         dest = out / "members" / str(i)
         dest.mkdir(parents=True, exist_ok=True)
-        for key in ("seg", "cls"):
+        keys = [k for k in ("seg", "refine", "cls") if card["members"][0].get(k)]
+        for key in keys:
             shutil.copy2(fold / card["members"][0][key], dest / f"{key}.keras")
-        members.append({"seg": f"members/{i}/seg.keras", "cls": f"members/{i}/cls.keras", "from": fold.name})
+        members.append({**{k: f"members/{i}/{k}.keras" for k in keys}, "from": fold.name})
+    if len({tuple(sorted(m)) for m in members}) > 1:
+        raise ValueError(f"folds in {cv_dir} mix recipes (some with a refinement stage, some without)")
     # pooled OOF: undo each fold's calibration to recover comparable raw logits
     frames = []
     for fold, card in zip(folds, cards):
         df = pd.read_csv(fold / "predictions.csv")
         df["logit"] = Calibration.from_card(card["calibration"]).logit_from_probability(df["probability"])
+        if "cnn_logit" in df and df["cnn_logit"].notna().all():  # the raw mean logit, kept since the refinement recipe
+            df["logit"] = df["cnn_logit"]
         frames.append(df)
     oof = pd.concat(frames)
     oof = oof[oof["malignant"].notna()]
@@ -63,7 +68,8 @@ def write_ensemble(cv_dir: Path, out: Path, spec: str) -> Path:
     base = with_weights[0][1]
     card = {
         # "ood": member 0's fingerprint (its training images and its U-Net's encoder): the predictor scores with member 0
-        **{k: base[k] for k in ("preprocessing", "label_map", "has_normal", "tta_flip", "models", "ood") if k in base},
+        **{k: base[k] for k in ("preprocessing", "label_map", "has_normal", "tta_flip", "tta_views", "models", "ood",
+                                            "presence") if k in base},
         "name": out.name,
         "version": base["version"],
         "thresholds": {**base["thresholds"], "malignant": threshold},

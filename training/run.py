@@ -23,8 +23,8 @@ from pipeline.calibration import Calibration, fit_platt
 from pipeline.crops import crop_box, lesion_free_box
 from pipeline.presence import PresenceModel, fit_presence, presence_features
 from pipeline.refine import resize_map
-from training.calibration import youden_threshold
 from training.adapt import adapt_to_dataset
+from training.calibration import youden_threshold
 from training.config import TrainConfig
 from training.data import load_arrays
 from training.fit import fit_classifier, fit_refiner, fit_segmentation, stage_minutes
@@ -118,6 +118,10 @@ def train_bundle(
     train_d, val_d = detail[: len(train_cases)], detail[len(train_cases) :]
     log.info("training on %d images, validating on %d", len(train), len(val))
     seg = fit_segmentation(train, val, cfg, work_dir)
+    from training.ood import fit_fingerprint_on
+
+    fingerprint = fit_fingerprint_on(train, seg, seg_size=cfg.seg.model.input_size, work_max_side=cfg.work_max_side,
+                                     dataset_spec=dataset_spec)  # the OOD guard's picture of the training images
     has_normal = any(c.label == "normal" for c in train_cases)
 
     from pipeline.models import build_classifier
@@ -165,6 +169,7 @@ def train_bundle(
         "tta_flip": cfg.tta_flip,
         "tta_views": cfg.tta_views,
         "presence": presence.to_card() if presence else None,
+        "ood": fingerprint.to_card(),
         "members": [member],
         "models": {"segmentation": cfg.seg.model.to_dict(), "classifier": cfg.cls.model.to_dict(),
                    **({"refinement": cfg.refine.model.to_dict()} if refiners else {})},

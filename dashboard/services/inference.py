@@ -107,6 +107,11 @@ def prediction_from_payload(payload: dict[str, Any]) -> Prediction:
         fused=bool(summary.get("fused", False)),
         contributions=dict(summary.get("contributions") or {}),
         image_probability=summary.get("image_probability"),
+        lesion_probability=summary.get("lesion_probability"),
+        out_of_distribution=bool(summary.get("out_of_distribution", False)),
+        ood_score=summary.get("ood_score"),
+        ood_reasons=tuple(summary.get("ood_reasons") or ()),
+        ood_trained_on=summary.get("ood_trained_on"),
     )
 
 
