@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("training.cmd_compare", "markdown table comparing finished runs (reports, CV, ensemble)"),
     "fuse": ("training.cmd_fuse", "fuse image model + lesion shape + patient data (cross-validated)"),
     "descriptors": ("training.cmd_descriptors", "BI-RADS lexicon descriptors of expert masks: AUC, agreement with readers, CV"),
+    "stack": ("training.cmd_stack", "CNN + BI-RADS-descriptor model and shape fidelity over a CV's folds (no retraining)"),
     "radiologists": ("training.cmd_radiologists", "model vs the radiologists' BI-RADS on the same images"),
     "external": ("training.cmd_external", "evaluate a bundle on a dataset it never saw, beside its in-domain figures"),
     "ood": ("training.cmd_ood", "fit a bundle's out-of-distribution fingerprint and measure the guard's flag rates"),
