@@ -104,6 +104,18 @@ def _matching_fusion(bundle_dir: str | Path, image_model: str):
     return fusion
 
 
+def describe_in_words(gray: np.ndarray, mask: np.ndarray, spacing_mm) -> dict[str, Any]:
+    """The BI-RADS lexicon words and one sentence for the drawn mask (never fatal: words are an aid)."""
+    from pipeline.descriptors import describe_lesion
+
+    try:
+        descriptors = describe_lesion(gray, mask, spacing_mm)
+    except (ValueError, FloatingPointError) as exc:  # a degenerate outline: say so rather than fail the prediction
+        log.warning("lexicon descriptors failed: %s", type(exc).__name__)
+        return {}
+    return {**descriptors.words(), "sentence": descriptors.sentence()}
+
+
 class Predictor:
     """Segment (whole image, then the lesion window) + classify one image with a bundle's members."""
 
@@ -318,6 +330,7 @@ class Predictor:
             label = "normal"  # shown as "No lesion found": an empty mask never carries a diagnosis
         else:
             label = "malignant" if probability >= self.settings.malignant_threshold else "benign"
+        lexicon = describe_in_words(gray, mask_full, spacing_mm) if found else {}
         timings["postprocess"] = (time.perf_counter() - t3) * 1000
         timings["total"] = (time.perf_counter() - t0) * 1000
         return Prediction(
@@ -335,6 +348,7 @@ class Predictor:
             timings_ms=timings,
             lesion_probability=analysis.lesion_probability,
             cnn_logit=float(np.mean(logits)),
+            lexicon=lexicon,
             out_of_distribution=bool(ood is not None and ood.flagged),
             ood_score=None if ood is None else float(ood.score),
             ood_reasons=() if ood is None else tuple(ood.reasons),

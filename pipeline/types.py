@@ -79,6 +79,7 @@ class Prediction:
     image_probability: float | None = None  # the image model's own P(malignant) when `probability` is fused
     lesion_probability: float | None = None  # P(a lesion is present); below the bundle's threshold: "no lesion found"
     cnn_logit: float | None = None  # the classifier's raw mean logit (before calibration): input of stacked models
+    lexicon: dict[str, Any] = field(default_factory=dict)  # BI-RADS words + sentence of the mask (pipeline.descriptors)
     out_of_distribution: bool = False  # the image is unlike the bundle's training images (pipeline.ood)
     ood_score: float | None = None  # >= 1 flagged (1 = 99th percentile of the training images); None: no fingerprint
     ood_reasons: tuple[str, ...] = ()  # plain words, e.g. "colour image (40% of pixels coloured)"
@@ -101,6 +102,7 @@ class Prediction:
             "contributions_unit": "log-odds" if self.fused else None,
             "image_probability": None if self.image_probability is None else round(float(self.image_probability), 4),
             "lesion_probability": None if self.lesion_probability is None else round(float(self.lesion_probability), 4),
+            "lexicon": dict(self.lexicon),
             "out_of_distribution": bool(self.out_of_distribution),
             "ood_score": None if self.ood_score is None else round(float(self.ood_score), 3),
             "ood_reasons": list(self.ood_reasons),

@@ -136,3 +136,16 @@ def test_pinned_configs_keep_the_recipe_before_refinement():
     default = load_config(None)
     assert default.refine.enabled and default.detail_max_side > default.work_max_side
     assert default.refine.model.in_channels == 2 and default.seg.negative_fraction > 0
+
+
+def test_prediction_words_describe_the_drawn_mask():
+    from pipeline.predictor import describe_in_words
+
+    rng = np.random.default_rng(0)
+    gray = np.clip(rng.normal(120, 20, (200, 300)), 0, 255).astype(np.uint8)
+    rows, cols = np.ogrid[:200, :300]
+    mask = ((rows - 100) / 25) ** 2 + ((cols - 150) / 50) ** 2 <= 1  # wider than tall
+    gray[mask] = 40
+    words = describe_in_words(gray, mask, None)
+    assert words["orientation"] == "parallel" and words["shape"] in ("oval", "round")
+    assert words["sentence"].endswith(".")
