@@ -34,22 +34,31 @@ def nginx() -> str:
 
 
 def slow_clients(host: str, port: int, tls: bool, stop: threading.Event) -> list[threading.Thread]:
-    """Each: connect, start a request, then send one header byte every 2 s until told to stop."""
+    """Each: connect, start a request, then send one header byte every 2 s until told to stop.
+
+    Returns once every client has connected and sent its first bytes (on a loaded machine starting 50
+    threads takes a while, and a probe sent before them would be served first)."""
+    connected = threading.Semaphore(0)
+
     def run():
         try:
             raw = socket.create_connection((host, port), timeout=10)
             sock = ssl._create_unverified_context().wrap_socket(raw) if tls else raw
             sock.sendall(b"GET /cohort HTTP/1.1\r\nHost: x\r\n")
+            connected.release()
             while not stop.is_set():
                 sock.sendall(b"X")
                 stop.wait(2)
             sock.close()
         except OSError:
-            pass  # the server gave up on us: that is the point
+            connected.release()
+            pass  # the server gave up on us (or never took us): that is the point
 
     threads = [threading.Thread(target=run, daemon=True) for _ in range(SLOW_CLIENTS)]
     for thread in threads:
         thread.start()
+    for _ in threads:
+        connected.acquire(timeout=30)
     return threads
 
 
