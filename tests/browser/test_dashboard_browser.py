@@ -94,16 +94,18 @@ def test_cohort_filter_changes_count_and_roc(page, live_server):
 
     page.goto(live_server.url + "/cohort")
     page.wait_for_selector("#cohort-table td")
-    page.wait_for_function("document.getElementById('cohort-count').textContent.includes('case')")
+    # predicates as functions, not expressions: Playwright evals an expression, which the app's CSP forbids
+    page.wait_for_function("() => document.getElementById('cohort-count').textContent.includes('case')")
     total = _count(page)
     minimum = page.locator("#cohort-age [role=slider][aria-label=Minimum]")
     minimum.focus()
     for _ in range(6):  # PageUp moves a slider thumb by a tenth of its range: 0 -> 60 years
         page.keyboard.press("PageUp")
-    page.wait_for_function(f"!document.getElementById('cohort-count').textContent.startsWith('{total} ')")
+    page.wait_for_function("(t) => !document.getElementById('cohort-count').textContent.startsWith(t + ' ')",
+                           arg=str(total))
     filtered = _count(page)
     assert 0 < filtered < total
-    page.wait_for_function("window.location.search.includes('age=60-')")
+    page.wait_for_function("() => window.location.search.includes('age=60-')")
     shot(page, "cohort-filtered")
 
     page.locator("#cohort-metrics-link").click()
@@ -128,7 +130,7 @@ def test_open_a_case_from_the_table(page, live_server):
     assert first_case in page.locator("h2").inner_text()
     assert page.locator("text=Ground truth").count() >= 1  # imported cases show truth beside prediction
     page.locator("text=Contour").click()
-    page.wait_for_function("[...document.querySelectorAll('#case-image image')].some(i => "
+    page.wait_for_function("() => [...document.querySelectorAll('#case-image image')].some(i => "
                            "(i.getAttribute('href') || '').includes('style=contour'))")
     page.locator("#review-agree >> text=Disagree").click()
     page.fill("#review-note", "border irregular at 3 o'clock")
