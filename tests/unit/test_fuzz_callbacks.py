@@ -109,7 +109,7 @@ def test_every_callback_with_each_hostile_value_in_each_slot(world, errors):
     assert errors() == []
 
 
-@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_random_values_in_every_slot_at_once(world, data):
     app, client, _case_id = world
