@@ -27,12 +27,12 @@ def add_arguments(p) -> None:
     p.add_argument("--config", help="YAML config; omitted keys keep the BUS-BRA recipe defaults")
     p.add_argument("--name", help="bundle name (default: the folder name)")
     p.add_argument("--seed", type=int)
-    p.add_argument("--epochs", type=int, help="override both stages' epochs")
+    p.add_argument("--epochs", type=int, help="override every stage's epochs")
     p.add_argument("--holdout-fold", type=int, help="hold out this official fold as a test set")
     p.add_argument("--test-fraction", type=float, default=0.0, help="hold out this fraction of patients")
     p.add_argument("--cv-summary", help="cv_summary.json whose cross-validated metrics go into the card")
-    p.add_argument("--init-from", metavar="BUNDLE_DIR", help="transfer learning: start both models from this "
-                   "bundle's member 0 (sets seg.init_weights and cls.init_weights)")
+    p.add_argument("--init-from", metavar="BUNDLE_DIR", help="transfer learning: start every model from this "
+                   "bundle's member 0 (sets seg, refine and cls init_weights)")
 
 
 def init_from(bundle_dir: str) -> dict[str, str]:
@@ -47,7 +47,8 @@ def init_from(bundle_dir: str) -> dict[str, str]:
 
     card = read_bundle_card(bundle_dir)
     member = card["members"][0]
-    paths = {f"{s}.init_weights": str((Path(bundle_dir) / member[s]).resolve()) for s in ("seg", "cls")}
+    paths = {f"{s}.init_weights": str((Path(bundle_dir) / member[s]).resolve())
+             for s in ("seg", "refine", "cls") if member.get(s)}
     missing = [p for p in paths.values() if not Path(p).is_file()]
     if missing:
         raise BundleError(f"--init-from {bundle_dir}: weights missing ({', '.join(missing)})")
@@ -75,7 +76,7 @@ def run(args) -> int:
     if args.seed is not None:
         overrides["seed"] = args.seed
     if args.epochs is not None:
-        overrides["seg.epochs"] = overrides["cls.epochs"] = args.epochs
+        overrides["seg.epochs"] = overrides["refine.epochs"] = overrides["cls.epochs"] = args.epochs
     if args.init_from:
         overrides.update(init_from(args.init_from))
     cfg = load_config(args.config, overrides)

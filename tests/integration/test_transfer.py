@@ -23,7 +23,7 @@ def test_train_init_from_starts_every_layer_at_the_source_weights(tiny_bundle, t
 
     import training.fit as fit
 
-    started: list[tuple[str | None, list]] = []  # (init path, weights right after init) per stage: seg, then cls
+    started: list[tuple[str | None, list]] = []  # (init path, weights right after init) per stage: seg, refine, cls
     original = fit._load_init
 
     def spy(model, path):
@@ -36,8 +36,8 @@ def test_train_init_from_starts_every_layer_at_the_source_weights(tiny_bundle, t
                  "--init-from", str(tiny_bundle)]) == 0
 
     source_card, card = read_bundle_card(tiny_bundle), read_bundle_card(out)
-    assert len(started) == 2
-    for (path, weights), stage in zip(started, ("seg", "cls")):
+    assert len(started) == 3
+    for (path, weights), stage in zip(started, ("seg", "refine", "cls")):
         source_path = (tiny_bundle / source_card["members"][0][stage]).resolve()
         assert path == str(source_path) == card["training"]["config"][stage]["init_weights"]
         source = keras.saving.load_model(source_path, compile=False)
