@@ -38,9 +38,12 @@ def test_upload_png_and_dicom_shows_overlay_and_label(page, live_server, tmp_pat
     page.wait_for_load_state("networkidle")
     shot(page, "upload-results")
 
-    labels = page.locator(".ll-pred-label").all_inner_texts()
-    assert len(labels) == 2 and all(text.strip() in ("Benign", "Malignant", "No lesion") for text in labels)
-    assert len(page.locator(".ll-probability").all_inner_texts()) == 2
+    labels = [text.strip() for text in page.locator(".ll-pred-label").all_inner_texts()]
+    assert len(labels) == 2 and all(text in ("Benign", "Malignant", "No lesion", "No lesion found") for text in labels)
+    probabilities = [text.strip() for text in page.locator(".ll-probability").all_inner_texts()]
+    assert len(probabilities) == 2  # a "no lesion" card says so in the probability's place, with no number
+    for label, probability in zip(labels, probabilities):
+        assert ("%" in probability) == (label in ("Benign", "Malignant"))
     assert "not a supported image" in page.locator(".ll-file-error").inner_text()
     assert overlays and all(status == 200 for status in overlays)
     assert page.locator(".ll-result-graph image").count() >= 4  # base image + mask overlay per result
