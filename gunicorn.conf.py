@@ -10,3 +10,6 @@ def post_worker_init(worker):
     from dashboard import warmup
 
     warmup.start(worker.wsgi)
+    # After this line the worker accepts connections: operators (and the slow-client test) can tell
+    # a booting worker from a serving one.
+    worker.log.info("worker %s ready (app loaded, warm-up started)", worker.pid)

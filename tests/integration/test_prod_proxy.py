@@ -123,9 +123,16 @@ def test_slow_header_clients_do_not_stall_the_app_behind_nginx(tmp_path):
 def test_bare_gunicorn_is_stalled_by_the_same_clients(tmp_path):
     """The control: without the proxy the same attack takes /healthz down (so the test above can fail)."""
     (tmp_path / "models").mkdir()
-    server = Gunicorn(server_env(tmp_path / "home", tmp_path / "models"), workers=2, threads=4)
+    log = tmp_path / "gunicorn.log"
+    server = Gunicorn(server_env(tmp_path / "home", tmp_path / "models"), workers=2, threads=4, log=log)
     try:
         server.wait_ready(timeout=180)
+        # Both workers must be serving before the attack: a worker still loading the app when the 50 clients
+        # connect takes none of them and then answers every probe (CI saw exactly that on a loaded machine).
+        deadline = time.monotonic() + 180
+        while log.read_text().count(" ready (app loaded") < 2 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert log.read_text().count(" ready (app loaded") >= 2, log.read_text()[-2000:]
         stop = threading.Event()
         slow_clients("127.0.0.1", server.port, False, stop)
         time.sleep(3)
