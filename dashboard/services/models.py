@@ -15,6 +15,9 @@ from pipeline.bundle import list_bundles
 from pipeline.errors import BundleError
 
 ACTIVE_MODEL_KEY = "active_model"
+# Used when nothing is chosen: the bundle shipped with the repository (trained on real breast ultrasound,
+# `make run` installs it), then the synthetic-cohort demo model that tests train.
+FALLBACK_MODELS = ("busbra", "demo")
 LIST_TTL_S = 5.0  # re-list bundles at most this often: a directory walk per callback adds up
 
 
@@ -35,11 +38,11 @@ class ModelRegistry:
         return [c for c in self.bundles() if "error" not in c]
 
     def active_name(self) -> str | None:
-        """The stored choice, else the configured default, else 'demo', else the newest bundle."""
+        """The stored choice, else the configured default, else FALLBACK_MODELS in order, else the newest bundle."""
         stored = self.store.get_setting(ACTIVE_MODEL_KEY)
         valid = self.valid_bundles()
         names = [c["name"] for c in valid]
-        for candidate in (stored, self.settings.default_model, "demo"):
+        for candidate in (stored, self.settings.default_model, *FALLBACK_MODELS):
             if candidate and candidate in names:
                 return candidate
         return names[0] if names else None
