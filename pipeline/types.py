@@ -103,6 +103,7 @@ class Prediction:
             "image_probability": None if self.image_probability is None else round(float(self.image_probability), 4),
             "lesion_probability": None if self.lesion_probability is None else round(float(self.lesion_probability), 4),
             "lexicon": dict(self.lexicon),
+            "cnn_logit": None if self.cnn_logit is None else round(float(self.cnn_logit), 4),
             "out_of_distribution": bool(self.out_of_distribution),
             "ood_score": None if self.ood_score is None else round(float(self.ood_score), 3),
             "ood_reasons": list(self.ood_reasons),

@@ -41,6 +41,17 @@ def format_area(area_px: int | None, area_mm2: float | None, lesion_found: bool 
     return f"{area_px:,} px (pixel spacing unknown)"
 
 
+def lexicon_text(summary: dict[str, Any] | None) -> str | None:
+    """The BI-RADS lexicon sentence of the drawn mask (shape, orientation, margin, echo, posterior), or None.
+
+    The words come from documented rules on the mask's descriptors (`pipeline.descriptor_words`), so a
+    radiologist can check them against the image; they describe the model's outline, not the tissue.
+    """
+    lexicon = (summary or {}).get("lexicon") or {}
+    sentence = lexicon.get("sentence") if isinstance(lexicon, dict) else None
+    return str(sentence) if sentence else None
+
+
 def format_probability(probability: float | None) -> str:
     return "—" if probability is None else f"{probability:.0%}"
 
@@ -132,6 +143,8 @@ def prediction_block(summary: dict[str, Any], dice: float | None = None) -> html
                                                    + (" ll-ood-greyed" if ood else ""),
                                                    title="unreliable: image unlike the training data" if ood else None)),
             ("Uncertainty", uncertainty_text(summary.get("uncertainty"), ood)),
+            ("BI-RADS descriptors of the outline", html.Span(lexicon_text(summary) or "— (not assessable)",
+                                                             className="ll-lexicon")),
             ("Lesion area", format_area(summary.get("area_px"), summary.get("area_mm2"), True)),
             ("Lesion found", "yes"),
             ("Model", f"{model.get('name', '?')} v{model.get('version', '?')}"),

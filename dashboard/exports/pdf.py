@@ -31,6 +31,7 @@ from dashboard.components.cards import (
     no_lesion,
     ood_score_text,
     ood_warning_text,
+    lexicon_text,
     out_of_distribution,
     uncertainty_text,
 )
@@ -125,6 +126,7 @@ def result_rows(export: CaseExport) -> list[tuple[str, str]]:
         ("P(malignant), calibrated", format_probability(p.get("probability"))
          + (" (unreliable: image unlike the training data)" if out_of_distribution(p) else "")),
         ("Uncertainty", uncertainty_text(p.get("uncertainty"), out_of_distribution(p))),
+        ("BI-RADS descriptors of the outline", lexicon_text(p) or "— (not assessable)"),
     ]
     if "out_of_distribution" in p or p.get("ood_score") is not None:
         rows.append(("Image vs training data", ood_score_text(p)))

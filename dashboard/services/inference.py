@@ -112,6 +112,8 @@ def prediction_from_payload(payload: dict[str, Any]) -> Prediction:
         ood_score=summary.get("ood_score"),
         ood_reasons=tuple(summary.get("ood_reasons") or ()),
         ood_trained_on=summary.get("ood_trained_on"),
+        lexicon=dict(summary.get("lexicon") or {}),
+        cnn_logit=summary.get("cnn_logit"),
     )
 
 
