@@ -18,7 +18,7 @@ import pandas as pd
 
 from pipeline.bundle import read_bundle_card, write_bundle_card
 from pipeline.calibration import Calibration, fit_platt
-from training.calibration import youden_threshold
+from pipeline.metrics.classification import CARD_THRESHOLD_LIMITS, youden_threshold
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,8 @@ def write_ensemble(cv_dir: Path, out: Path, spec: str) -> Path:
     oof = pd.concat(frames)
     oof = oof[oof["malignant"].notna()]
     calibration = fit_platt(oof["logit"].to_numpy(), oof["malignant"].to_numpy(), "pooled out-of-fold predictions")
-    threshold = youden_threshold(calibration.probability(oof["logit"].to_numpy()), oof["malignant"].to_numpy())
+    threshold = youden_threshold(oof["malignant"].to_numpy(), calibration.probability(oof["logit"].to_numpy()),
+                                 fallback=0.5, limits=CARD_THRESHOLD_LIMITS)
     summary_path = cv_dir / "cv_summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     base = with_weights[0][1]

@@ -21,10 +21,10 @@ from pipeline.predictor import InferenceSettings, Predictor
 from pipeline.types import Case
 from pipeline.calibration import Calibration, fit_platt
 from pipeline.crops import crop_box, lesion_free_box
+from pipeline.metrics.classification import CARD_THRESHOLD_LIMITS, youden_threshold
 from pipeline.presence import PresenceModel, fit_presence, presence_features
 from pipeline.refine import resize_map
 from training.adapt import adapt_to_dataset
-from training.calibration import youden_threshold
 from training.config import TrainConfig
 from training.data import load_arrays
 from training.fit import fit_classifier, fit_refiner, fit_segmentation, stage_minutes
@@ -146,7 +146,7 @@ def train_bundle(
     y = np.array([val[i].malignant for i in labelled])
     calibration = fit_platt(logits, y, fitted_on="validation patients, predicted masks")
     calibrated = calibration.probability(logits)
-    threshold = youden_threshold(calibrated, y)
+    threshold = youden_threshold(y, calibrated, fallback=0.5, limits=CARD_THRESHOLD_LIMITS)
     log.info("calibration: scale=%.3f bias=%.3f, threshold=%.3f (Youden on validation)",
              calibration.scale, calibration.bias, threshold)
 

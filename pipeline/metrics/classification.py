@@ -26,6 +26,7 @@ import numpy as np
 
 __all__ = [
     "BIRADS_ORDINAL",
+    "CARD_THRESHOLD_LIMITS",
     "ConfusionMatrix",
     "OperatingPoint",
     "PrCurve",
@@ -46,6 +47,9 @@ __all__ = [
     "threshold_metrics",
     "youden_threshold",
 ]
+
+# a model card's probability threshold stays strictly inside (0, 1) (see youden_threshold)
+CARD_THRESHOLD_LIMITS = (1e-4, 1 - 1e-4)
 
 
 # ---------------------------------------------------------------- validation
@@ -309,23 +313,35 @@ def expected_calibration_error(y_true, prob, n_bins: int = 10) -> float:
 # ---------------------------------------------------------------- thresholds
 
 
-def youden_threshold(y_true, score) -> float:
+def youden_threshold(y_true, score, *, fallback: float = math.nan, limits: tuple[float, float] | None = None) -> float:
     """Threshold maximising Youden's J = sensitivity + specificity - 1.
 
     Candidates are the observed scores (so `score >= t` reproduces the ROC
     point); on ties the highest threshold wins, i.e. the more specific one.
-    NaN unless both classes occur.
+    `fallback` (NaN by default) unless both classes occur.
+
+    `limits=(low, high)` is for a model card's operating threshold on a
+    probability: the result is clipped into [low, high], and "call nothing
+    malignant" (a threshold above every score, J = 0) is a candidate too, so a
+    model no better than chance gets `high` rather than one of its scores.
+    Training writes its cards with `fallback=0.5, limits=CARD_THRESHOLD_LIMITS`.
     """
     y = as_labels(y_true)
     s = as_scores(score, y.shape[0])
     if y.all() or not y.any():
-        return math.nan
+        return fallback
     from sklearn.metrics import roc_curve as _sk_roc_curve
 
+    if limits is not None:
+        # sklearn's default curve (corner points only; thresholds[0] lies above every score): the curve every
+        # bundle's threshold was chosen on, kept so that retraining gives the same card (J ties within float
+        # rounding can fall differently on the full curve)
+        fpr, tpr, thresholds = _sk_roc_curve(y, s)
+        return float(np.clip(thresholds[int(np.argmax(tpr - fpr))], *limits))
     fpr, tpr, thresholds = _sk_roc_curve(y, s, drop_intermediate=False)
+    j = tpr - fpr
     finite = np.isfinite(thresholds)
-    j = (tpr - fpr)[finite]
-    return float(thresholds[finite][int(np.argmax(j))])
+    return float(thresholds[finite][int(np.argmax(j[finite]))])
 
 
 def threshold_for_sensitivity(y_true, score, target: float) -> float:

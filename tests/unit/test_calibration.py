@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from pipeline.calibration import Calibration, fit_platt
-from training.calibration import youden_threshold
 
 
 def test_fit_platt_recovers_shift_and_scale():
@@ -29,5 +28,3 @@ def test_round_trip_and_legacy_temperature_cards():
 
 def test_degenerate_inputs_give_identity():
     assert fit_platt(np.array([1.0, 2.0, 3.0]), np.array([1, 1, 1]), "x").scale == 1.0
-    assert youden_threshold(np.array([0.2, 0.8]), np.array([1, 1])) == 0.5
-    assert 0 < youden_threshold(np.array([0.1, 0.4, 0.6, 0.9]), np.array([0, 0, 1, 1])) < 1

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from pipeline.metrics.classification import (
+    CARD_THRESHOLD_LIMITS,
     average_precision,
     birads_to_ordinal,
     brier_score,
@@ -156,6 +157,34 @@ def test_youden_threshold():
     assert t == 0.6  # highest threshold with sens = spec = 1
     m = threshold_metrics(y, s, t)
     assert m.sensitivity == 1.0 and m.specificity == 1.0
+
+
+def test_youden_threshold_takes_labels_first():
+    # the one Youden function (training used to have its own with the arguments the other way round):
+    # scores where labels belong are refused, whichever way a caller mixes them up
+    y, s = np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.6, 0.9])
+    assert youden_threshold(y, s) == 0.6
+    with pytest.raises(ValueError, match="0 and 1"):
+        youden_threshold(s, y)
+
+
+def test_youden_threshold_for_a_model_card():
+    # what training writes into a card: 0.5 without both classes, clipped into (0, 1), and a model no better
+    # than chance calls nothing malignant (the upper limit), never one of its own scores
+    low, high = CARD_THRESHOLD_LIMITS
+    card = {"fallback": 0.5, "limits": CARD_THRESHOLD_LIMITS}
+    assert youden_threshold([1, 1], [0.2, 0.8], **card) == 0.5
+    assert youden_threshold([], [], **card) == 0.5
+    assert youden_threshold([0, 0, 1, 1], [0.1, 0.4, 0.6, 0.9], **card) == 0.6
+    assert youden_threshold([0, 1], [0.0, 1.0], **card) == 1.0 - 1e-4 == high  # a perfect split at 1.0
+    assert youden_threshold([0, 1], [0.0, 0.00001], **card) == low
+    chance = ([0, 1, 0, 1], [0.8, 0.8, 0.3, 0.3])
+    assert youden_threshold(*chance, **card) == high
+    assert youden_threshold(*chance) == 0.8  # the metric itself: the highest observed score with the best J
+    # J ties within float rounding fall as on sklearn's default curve, the curve every card so far was made on
+    y = [0, 1, 0, 1, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 1, 0, 0, 1]
+    s = [0.1, 0.1, 0.5, 0.2, 0.4, 1.0, 0.1, 0.9, 0.8, 0.3, 0.6, 0.6, 0.9, 0.1, 0.5, 0.4, 0.9, 0.8]
+    assert youden_threshold(y, s, **card) == 0.8
 
 
 def test_threshold_for_sensitivity_by_hand():
