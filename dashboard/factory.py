@@ -22,6 +22,7 @@ from dashboard import auth, exports, ratelimit, routes
 from dashboard.auth import csrf
 from dashboard.auth.config import AuthConfig
 from dashboard.components import shell
+from dashboard.monitoring import routes as monitoring_routes
 from dashboard.pages import PAGE_MODULES
 from dashboard.pages import admin as admin_page
 from dashboard.pages import login as login_page
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, predictor_factory: Callable | N
     app.layout = shell.layout
     auth.install(app, settings, services.store.engine, services.store.sessions, auth_config)  # after the pages
     ratelimit.install(server, settings)  # after the guard: limits count per signed-in user
+    monitoring_routes.install(server, settings.metrics_token)  # /prometheus + request timing
     _warm_up(app)
     return app
 

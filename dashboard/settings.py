@@ -85,6 +85,8 @@ class Settings:
     # --- jobs: Celery + Redis when set, else local processes (DiskcacheManager)
     celery_broker_url: str | None = None
     job_roots: tuple[Path, ...] = ()  # server folders a batch job may read (default: <home>/imports, shared data)
+    # --- monitoring: bearer token for /prometheus (without it only direct loopback connections may scrape)
+    metrics_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)
@@ -136,4 +138,5 @@ class Settings:
             schema_mode=os.environ.get("LESIONLENS_MIGRATE", "upgrade").strip() or "upgrade",
             celery_broker_url=os.environ.get("CELERY_BROKER_URL") or None,
             job_roots=tuple(Path(p) for p in os.environ.get("LESIONLENS_JOB_ROOTS", "").split(os.pathsep) if p),
+            metrics_token=os.environ.get("LESIONLENS_METRICS_TOKEN") or None,
         )

@@ -30,6 +30,7 @@ ACTIONS = (
     "token.create", "token.revoke",
     "audit.export",
     "case.export", "cohort.export",  # downloads (dashboard/exports)
+    "case.delete", "retention.run",  # deletion by an admin or by the retention command (services/deletion.py)
 )
 CSV_COLUMNS = ("id", "at_utc", "actor", "role", "action", "target", "ip", "detail")
 MAX_TEXT = 200

@@ -111,6 +111,7 @@ TYPES: dict[tuple[str, str], Check] = {
     ("review-label", "value"): none_or(choice(*LABELS)),
     ("review-note", "value"): none_or(text(MAX_TEXT)),
     ("review-user", "value"): none_or(text(200)),
+    ("case-delete-typed", "value"): none_or(text(64)),  # the typed confirmation (pages/case_delete.py)
     ("ll-reviewer-name", "data"): none_or(text(200)),
     # cohort
     ("cohort-age", "value"): none_or(list_of(number(0, 150), 2)),

@@ -21,15 +21,17 @@ ROLES = (VIEWER, CLINICIAN, ADMIN)
 RANK = {role: rank for rank, role in enumerate(ROLES)}
 
 # Routes anyone may request. Static bundles and assets carry no data; the
-# login page must be reachable; /healthz is for load balancers.
+# login page must be reachable; /healthz is for load balancers; /prometheus checks
+# its own scrape token or loopback peer (dashboard/monitoring/routes.py).
 OPEN_ENDPOINTS = {
     "_dash_assets.static",  # /assets/<path>
     "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>",
     "/_favicon.ico",
     "health.healthz",
     "login.login",
+    "monitoring.prometheus",
 }
-OPEN_PATHS_DOC = ("/assets/…", "/_dash-component-suites/…", "/_favicon.ico", "/healthz", "/login")
+OPEN_PATHS_DOC = ("/assets/…", "/_dash-component-suites/…", "/_favicon.ico", "/healthz", "/login", "/prometheus")
 
 PAGE = "page"  # Dash index routes: the role comes from PAGE_ROLES by path
 CALLBACK = "callback"  # /_dash-update-component: the role comes from the callback's outputs
@@ -82,6 +84,7 @@ CALLBACK_PREFIXES = (
     ("cohort-", VIEWER),
     ("metrics-", VIEWER),
     ("case-", VIEWER),
+    ("case-delete-", ADMIN),  # deleting a case (pages/case_delete.py)
     ("review-", CLINICIAN),
     ("new-", CLINICIAN),
     ("jobs-", CLINICIAN),  # batch inference / cohort re-scoring: bulk uploads, in effect

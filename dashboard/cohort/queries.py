@@ -13,7 +13,8 @@ import pandas as pd
 from sqlalchemy import Select, and_, func, not_, or_, select
 
 from dashboard.cohort.filters import CohortFilter
-from dashboard.store.models import CaseRow, PredictionRow, ReviewRow
+from dashboard.store.deletion import DELETIONS_KEY
+from dashboard.store.models import CaseRow, PredictionRow, ReviewRow, SettingRow
 
 SORTABLE = {
     "id": CaseRow.id,
@@ -207,7 +208,7 @@ def facets(store) -> dict[str, list[str]]:
 
 
 def data_version(store) -> str:
-    """Changes whenever a case, prediction or review is added: part of every cohort cache key."""
+    """Changes whenever a case, prediction or review is added or a case deleted: part of every cohort cache key."""
     with store.sessions() as session:
         row = session.execute(
             select(
@@ -215,6 +216,7 @@ def data_version(store) -> str:
                 select(func.max(PredictionRow.id)).scalar_subquery(),
                 select(func.max(PredictionRow.created)).scalar_subquery(),
                 select(func.max(ReviewRow.id)).scalar_subquery(),
+                select(SettingRow.value).where(SettingRow.key == DELETIONS_KEY).scalar_subquery(),
             )
         ).one()
     return "-".join(str(v) for v in row)

@@ -17,6 +17,7 @@ from dashboard import ids
 from dashboard.auth import CLINICIAN, allows, audit, current_user, require
 from dashboard.components.cards import label_badge, metadata_list, no_lesion, prediction_block
 from dashboard.components.fusion import fusion_block
+from dashboard.pages import case_delete
 from dashboard.exports.links import case_export_row
 from dashboard.figures.image import ImageLayer, case_image_figure, probability_heatmap_figure
 from dashboard.figures.overlay import level_width_to_window
@@ -243,6 +244,7 @@ def layout(case_id: str | None = None, **_query):
                                       dbc.CardBody(metadata_list(row.meta, extra), id=ids.CASE_METADATA)],
                                      className="mb-3"),
                             _review_box(stored),
+                            case_delete.card(row),  # admins only
                         ],
                         lg=4,
                     ),
@@ -286,6 +288,7 @@ def save_review(store, case_id: str, agree: str | None, label: str | None, note:
 def register(app: dash.Dash) -> None:
     dash.register_page(__name__, path_template="/case/<case_id>", name="Case", order=1,
                        title=lambda case_id=None, **_: f"Case {case_id} · Lesion Lens", layout=layout)
+    case_delete.register(app)
 
     @app.callback(
         Output(ids.CASE_IMAGE, "figure"),

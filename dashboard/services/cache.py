@@ -64,6 +64,13 @@ class CacheService:
         except Exception as exc:
             log.warning("cache set failed (%s): %s", self.backend, exc)
 
+    def delete(self, key: str) -> None:
+        """Drop one entry (a deleted case's cached predictions); an outage is logged, not raised."""
+        try:
+            self.cache.delete(key)
+        except Exception as exc:
+            log.warning("cache delete failed (%s): %s", self.backend, exc)
+
     def memo(self, key: str, compute: Callable[[], Any], timeout: int | None = None) -> Any:
         """Value for `key` from this worker's small LRU, else the shared cache, else `compute()`.
 

@@ -31,6 +31,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from dashboard.monitoring.metrics import timed_prediction
 from dashboard.sandbox import FileTimeLimit, PreparedUpload, Sandbox, time_limit_message
 from dashboard.store.cases import new_case_id
 from dashboard.store.files import png_bytes, read_png
@@ -152,6 +153,11 @@ def process_claim(lock_dir, case_id: str, wait_s: float | None) -> Iterator[None
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def cache_content_key(sha256: str, metadata: dict[str, Any]) -> str:
+    """The prediction cache's content key of a stored case: its image's key plus the patient fields a model reads."""
+    return sha256 + _metadata_tag(metadata)
 
 
 def _metadata_tag(metadata: dict[str, Any]) -> str:
@@ -296,7 +302,7 @@ class Analyzer:
         if existing is not None and not force:
             return existing, "store"
         metadata = dict(stored.row.meta or {})
-        key_sha = stored.row.sha256 + _metadata_tag(metadata)
+        key_sha = cache_content_key(stored.row.sha256, metadata)
         started = time.perf_counter()
         payload = None if force else self.cache.get_prediction(key_sha, name, version)
         source = "cache"
@@ -305,7 +311,8 @@ class Analyzer:
         else:
             record = self.record_of(case_id)
             predictor = self.predictors.get(card)  # loading the model is not the file's time
-            prediction = self._predict_within_limit(predictor, record, metadata)
+            with timed_prediction():  # the /prometheus prediction latency
+                prediction = self._predict_within_limit(predictor, record, metadata)
             self.cache.put_prediction(key_sha, name, version, payload_of(prediction))
             source = "model"
         prediction.timings_ms = {**prediction.timings_ms, "server_total": (time.perf_counter() - started) * 1000}

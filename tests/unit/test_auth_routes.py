@@ -24,6 +24,7 @@ OPEN_RULES = {
     "/_favicon.ico",
     "/healthz",
     "/login",
+    "/prometheus",  # its own check: scrape token or a direct loopback connection (the test client is one)
 }
 
 
@@ -149,7 +150,7 @@ def test_every_route_refuses_anonymous_callers_except_the_open_list(app, case_id
 def test_the_open_list_is_the_documented_one():
     assert {e for e in roles.OPEN_ENDPOINTS} == {
         "_dash_assets.static", "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>",
-        "/_favicon.ico", "health.healthz", "login.login"}
+        "/_favicon.ico", "health.healthz", "login.login", "monitoring.prometheus"}
 
 
 def test_every_route_and_callback_has_an_explicit_role(app):
