@@ -20,14 +20,13 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from dashboard import api as api_module
 from dashboard import auth, exports, ratelimit, routes
 from dashboard.auth import csrf
-from dashboard.auth.config import AuthConfig
 from dashboard.components import shell
 from dashboard.monitoring import routes as monitoring_routes
 from dashboard.pages import PAGE_MODULES
 from dashboard.pages import admin as admin_page
 from dashboard.pages import login as login_page
 from dashboard.services import build_services
-from dashboard.settings import Settings
+from dashboard.settings import AuthConfig, Settings
 from pipeline.paths import REPO_ROOT
 
 ASSETS_DIR = REPO_ROOT / "assets"

@@ -1,58 +1,104 @@
-"""Typed settings read once from the environment.
+"""Every environment variable the dashboard reads, parsed once into typed dataclasses.
 
-One dataclass instead of `os.environ.get` scattered through the code, so a
-deployment can see every knob in one place and a test can build an app with
-its own settings (tmp database, tmp cache) without touching the environment.
+Why one module: a deployment sees every knob in one place (the README table
+"Configuration (environment variables)" lists exactly what this module reads;
+tests/unit/test_settings_env.py fails when they drift apart, and when any other
+dashboard module reads `os.environ` itself), and a test builds an app with its
+own `Settings(...)` (tmp database, tmp cache, its own rate limits) without
+touching the environment. `Settings.from_env()` is the only place the
+environment is read; `Settings(...)` reads only the pipeline's folders
+(`pipeline.paths`: LESIONLENS_HOME, LESIONLENS_MODELS, LESIONLENS_DATA), which
+the pipeline and training read the same way without the dashboard.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.paths import home, models_dir, read_or_create_secret, shared_data_dir
 
 MB = 1024 * 1024
+PREDICT_RATE = "60/minute"
+API_RATE = "300/minute"
+DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 
 
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name} must be a whole number, got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"environment variable {name} must be positive, got {value}")
-    return value
+class _Env:
+    """Typed reads of the environment; blank values count as unset. The only reader of `os.environ` here."""
+
+    def __init__(self) -> None:
+        self.environ: Mapping[str, str] = os.environ
+
+    def text(self, name: str, default: str = "") -> str:
+        value = (self.environ.get(name) or "").strip()
+        return value or default
+
+    def secret(self, name: str) -> str:
+        """A key or password exactly as given (never stripped)."""
+        return self.environ.get(name) or ""
+
+    def optional(self, name: str) -> str | None:
+        return self.text(name) or None
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self.text(name).lower()
+        if not value:
+            return default
+        return value in ("1", "true", "yes", "on")
+
+    def number(self, name: str, default: float) -> float:
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"environment variable {name} must be a number, got {raw!r}") from None
+        if not value > 0:
+            raise ValueError(f"environment variable {name} must be positive, got {raw!r}")
+        return value
+
+    def whole(self, name: str, default: int) -> int:
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"environment variable {name} must be a whole number, got {raw!r}") from None
+        if value <= 0:
+            raise ValueError(f"environment variable {name} must be positive, got {value}")
+        return value
 
 
-def _float_env(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name} must be a number, got {raw!r}") from None
-    if not value > 0:
-        raise ValueError(f"environment variable {name} must be positive, got {value}")
-    return value
+@dataclass
+class AuthConfig:
+    """Sessions, cookies, proxies and login back-off (dashboard/auth)."""
 
+    secure_cookies: bool = False  # LESIONLENS_SECURE_COOKIES=1: cookies only over HTTPS
+    trust_proxy: int = 0  # LESIONLENS_TRUST_PROXY=N: honour X-Forwarded-For/-Proto/-Host from N proxies
+    session_hours: float = 12.0  # absolute session lifetime
+    idle_minutes: float = 120.0  # a session unused this long ends
+    # lockout: back-off after this many failures within the window (per username / per address)
+    user_failures: int = 5
+    ip_failures: int = 20
+    window_minutes: float = 60.0
+    base_delay_s: float = 30.0
+    max_delay_s: float = 900.0
 
-def _secret_key(base: Path) -> str:
-    """SECRET_KEY from the environment, else one generated once and kept under home().
-
-    Every gunicorn worker must sign sessions with the same key, so a random
-    per-process key would not do; the file is created with O_EXCL so two
-    workers starting together agree on whichever wrote first.
-    """
-    env = os.environ.get("SECRET_KEY")
-    if env:
-        return env
-    return read_or_create_secret(base / "secret_key")
+    @classmethod
+    def from_env(cls) -> AuthConfig:
+        env = _Env()
+        proxy = env.text("LESIONLENS_TRUST_PROXY")
+        return cls(
+            secure_cookies=env.flag("LESIONLENS_SECURE_COOKIES"),
+            trust_proxy=int(proxy) if proxy.isdigit() else (1 if env.flag("LESIONLENS_TRUST_PROXY") else 0),
+            session_hours=env.number("LESIONLENS_SESSION_HOURS", 12.0),
+            idle_minutes=env.number("LESIONLENS_SESSION_IDLE_MINUTES", 120.0),
+        )
 
 
 @dataclass
@@ -70,7 +116,7 @@ class Settings:
     max_image_side: int = 1536  # uploads larger on their long side are downsampled on ingest (store/downsample.py)
     daily_uploads: int = 1000  # images one user may upload per UTC day (UI + API; imports and jobs are not counted)
     cache_timeout_s: int = 7 * 24 * 3600
-    secret_key: str = ""
+    secret_key: str = field(default="", repr=False)
     title: str = "Lesion Lens"
     # --- uploads: de-identification, per-file time limit, decoding sandbox
     keep_originals: bool = False  # LESIONLENS_KEEP_ORIGINALS=1 also keeps the uploaded bytes (never served)
@@ -84,9 +130,18 @@ class Settings:
     schema_mode: str = "upgrade"
     # --- jobs: Celery + Redis when set, else local processes (DiskcacheManager)
     celery_broker_url: str | None = None
+    celery_result_backend: str | None = None  # default: CACHE_REDIS_URL, else the broker
     job_roots: tuple[Path, ...] = ()  # server folders a batch job may read (default: <home>/imports, shared data)
-    # --- monitoring: bearer token for /prometheus (without it only direct loopback connections may scrape)
-    metrics_token: str | None = field(default=None, repr=False)
+    predictor_factory: str = ""  # "module:callable" replacing pipeline.predictor.Predictor in job runners (tests)
+    # --- access, API rate limits (flask-limiter), per-worker warm-up, first admin
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    predict_rate: str = PREDICT_RATE  # POST /api/v1/predict per user
+    api_rate: str = API_RATE  # every /api/v1 route per user
+    ratelimit_storage: str | None = None  # a limits storage URI; default: CACHE_REDIS_URL, else memory
+    warm_up: bool = True  # load the model and the cohort curves in each worker after the fork (warmup.py)
+    admin_user: str = "admin"  # the first admin `ensure-admin` creates
+    admin_password: str = field(default="", repr=False)  # its password; blank: a random one printed once
+    metrics_token: str | None = field(default=None, repr=False)  # bearer token for /prometheus from afar
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)
@@ -95,7 +150,8 @@ class Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.home / 'lesionlens.sqlite3'}"
         if not self.secret_key:
-            self.secret_key = _secret_key(self.home)
+            # every gunicorn worker must sign sessions with the same key: a file created once under home
+            self.secret_key = read_or_create_secret(self.home / "secret_key")
         if self.decode_isolation not in ("process", "thread"):
             raise ValueError(f"decode isolation must be 'process' or 'thread', got {self.decode_isolation!r}")
         if self.schema_mode not in ("upgrade", "verify", "none"):
@@ -117,26 +173,62 @@ class Settings:
         """DiskcacheManager's store of background-callback results (one machine)."""
         return self.home / "cache" / "jobs"
 
+    @property
+    def celery_urls(self) -> tuple[str, str]:
+        """(broker, result backend) of the jobs' Celery app."""
+        broker = self.celery_broker_url or DEFAULT_BROKER
+        return broker, self.celery_result_backend or self.cache_redis_url or broker
+
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
+        env = _Env()
         return cls(
             home=home(),
-            database_url=os.environ.get("DATABASE_URL", ""),
-            cache_redis_url=os.environ.get("CACHE_REDIS_URL") or None,
+            database_url=env.text("DATABASE_URL"),
+            cache_redis_url=env.optional("CACHE_REDIS_URL"),
             models_dir=models_dir(),
-            default_model=os.environ.get("LESIONLENS_MODEL") or None,
-            max_upload_bytes=_int_env("LESIONLENS_MAX_UPLOAD_MB", 64) * MB,
-            max_request_bytes=_int_env("LESIONLENS_MAX_REQUEST_MB", 256) * MB,
-            max_files_per_upload=_int_env("LESIONLENS_MAX_FILES", 20),
-            max_image_side=_int_env("LESIONLENS_MAX_IMAGE_SIDE", 1536),
-            daily_uploads=_int_env("LESIONLENS_DAILY_UPLOADS", 1000),
-            keep_originals=os.environ.get("LESIONLENS_KEEP_ORIGINALS", "").strip() == "1",
-            file_time_limit_s=_float_env("LESIONLENS_FILE_TIME_LIMIT_S", 60.0),
-            decode_isolation=os.environ.get("LESIONLENS_DECODE_ISOLATION", "process").strip() or "process",
-            decode_processes=_int_env("LESIONLENS_DECODE_PROCESSES", 2),
-            decode_memory_mb=_int_env("LESIONLENS_DECODE_MEMORY_MB", 4096),
-            schema_mode=os.environ.get("LESIONLENS_MIGRATE", "upgrade").strip() or "upgrade",
-            celery_broker_url=os.environ.get("CELERY_BROKER_URL") or None,
-            job_roots=tuple(Path(p) for p in os.environ.get("LESIONLENS_JOB_ROOTS", "").split(os.pathsep) if p),
-            metrics_token=os.environ.get("LESIONLENS_METRICS_TOKEN") or None,
+            default_model=env.optional("LESIONLENS_MODEL"),
+            max_upload_bytes=env.whole("LESIONLENS_MAX_UPLOAD_MB", 64) * MB,
+            max_request_bytes=env.whole("LESIONLENS_MAX_REQUEST_MB", 256) * MB,
+            max_files_per_upload=env.whole("LESIONLENS_MAX_FILES", 20),
+            max_image_side=env.whole("LESIONLENS_MAX_IMAGE_SIDE", 1536),
+            daily_uploads=env.whole("LESIONLENS_DAILY_UPLOADS", 1000),
+            secret_key=env.secret("SECRET_KEY"),
+            keep_originals=env.text("LESIONLENS_KEEP_ORIGINALS") == "1",
+            file_time_limit_s=env.number("LESIONLENS_FILE_TIME_LIMIT_S", 60.0),
+            decode_isolation=env.text("LESIONLENS_DECODE_ISOLATION", "process"),
+            decode_processes=env.whole("LESIONLENS_DECODE_PROCESSES", 2),
+            decode_memory_mb=env.whole("LESIONLENS_DECODE_MEMORY_MB", 4096),
+            schema_mode=env.text("LESIONLENS_MIGRATE", "upgrade"),
+            celery_broker_url=env.optional("CELERY_BROKER_URL"),
+            celery_result_backend=env.optional("CELERY_RESULT_BACKEND"),
+            job_roots=tuple(Path(p) for p in env.text("LESIONLENS_JOB_ROOTS").split(os.pathsep) if p),
+            predictor_factory=env.text("LESIONLENS_PREDICTOR_FACTORY"),
+            auth=AuthConfig.from_env(),
+            predict_rate=env.text("LESIONLENS_PREDICT_RATE", PREDICT_RATE),
+            api_rate=env.text("LESIONLENS_API_RATE", API_RATE),
+            ratelimit_storage=env.optional("LESIONLENS_RATELIMIT_STORAGE"),
+            warm_up=env.text("LESIONLENS_WARM_UP", "1").lower() not in ("0", "false", "no", "off"),
+            admin_user=env.text("LESIONLENS_ADMIN_USER", "admin"),
+            admin_password=env.secret("LESIONLENS_ADMIN_PASSWORD"),
+            metrics_token=env.secret("LESIONLENS_METRICS_TOKEN") or None,
         )
+
+    def child_environment(self, **overrides: str) -> dict[str, str]:
+        """This process's environment with these settings written back: a job runner started with it builds
+        the same Settings from `from_env()` (same home, database, models, limits), whatever the parent's
+        environment said. TensorFlow's C++ logging is quiet unless the parent chose otherwise."""
+        env = {**os.environ, "LESIONLENS_HOME": str(self.home), "DATABASE_URL": self.database_url,
+               "LESIONLENS_MODELS": str(self.models_dir), "LESIONLENS_DECODE_ISOLATION": self.decode_isolation,
+               "LESIONLENS_FILE_TIME_LIMIT_S": repr(float(self.file_time_limit_s)),
+               "LESIONLENS_MAX_UPLOAD_MB": str(max(1, self.max_upload_bytes // MB)),
+               "LESIONLENS_JOB_ROOTS": os.pathsep.join(str(p) for p in self.job_roots),
+               "SECRET_KEY": self.secret_key}
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        if self.cache_redis_url:
+            env["CACHE_REDIS_URL"] = self.cache_redis_url
+        else:
+            env.pop("CACHE_REDIS_URL", None)
+        if self.default_model:
+            env["LESIONLENS_MODEL"] = self.default_model
+        return {**env, **overrides}

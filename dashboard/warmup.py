@@ -14,21 +14,17 @@ the worker starts answering at once, it:
    after a restart or a new import reads them instead of computing them).
 
 A request that needs the model meanwhile waits on the PredictorPool's lock
-for this one load instead of starting another. `LESIONLENS_WARM_UP=0` turns
-it off (e.g. a worker that should start with the least memory).
+for this one load instead of starting another. `LESIONLENS_WARM_UP=0`
+(`settings.warm_up`) turns it off (e.g. a worker that should start with the
+least memory).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
 log = logging.getLogger(__name__)
-
-
-def enabled() -> bool:
-    return os.environ.get("LESIONLENS_WARM_UP", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def warm(server) -> dict:
@@ -58,7 +54,9 @@ def warm(server) -> dict:
 
 def start(server) -> threading.Thread | None:
     """`warm(server)` in a daemon thread (None when LESIONLENS_WARM_UP=0)."""
-    if not enabled():
+    from dashboard.services import EXTENSION_KEY
+
+    if not server.extensions[EXTENSION_KEY].settings.warm_up:
         return None
     thread = threading.Thread(target=warm, args=(server,), name="lesionlens-warm-up", daemon=True)
     thread.start()

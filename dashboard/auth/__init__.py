@@ -16,7 +16,7 @@ from typing import Any
 import flask
 
 from dashboard.auth.audit_log import AuditLog
-from dashboard.auth.config import AuthConfig
+from dashboard.settings import AuthConfig
 from dashboard.auth.lockout import Throttle
 from dashboard.auth.roles import ADMIN, CLINICIAN, ROLES, VIEWER, allows
 from dashboard.auth.store import AccountError, AuthStore, User
@@ -47,7 +47,7 @@ def build_auth(settings, sessions=None, engine=None, config: AuthConfig | None =
     from dashboard.auth.models import ensure_schema
     from dashboard.store.db import init_schema, make_engine, make_sessionmaker
 
-    config = config or AuthConfig.from_env()
+    config = config or settings.auth
     if engine is None:
         engine = make_engine(settings.database_url)
         init_schema(engine, getattr(settings, "schema_mode", "upgrade"))

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, text, update
 
-from dashboard.auth.config import AuthConfig
+from dashboard.settings import AuthConfig
 from dashboard.auth.models import LoginAttemptRow
 from dashboard.store.models import utcnow
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dashboard.auth import passwords
-from dashboard.auth.config import AuthConfig
+from dashboard.settings import AuthConfig
 from dashboard.auth.models import ApiTokenRow, SessionRow, UserRow
 from dashboard.auth.roles import ADMIN, ROLES
 from dashboard.store.models import utcnow

@@ -11,8 +11,6 @@ admin exists.
 
 from __future__ import annotations
 
-import os
-
 from dashboard.auth.roles import ADMIN
 
 
@@ -20,23 +18,25 @@ def add_arguments(parser) -> None:
     parser.set_defaults(run=run)
 
 
-def ensure_first_admin(auth, environ=None) -> list[str]:
-    """Create the first admin if none is active; returns the lines to print."""
+def ensure_first_admin(auth, username: str = "admin", password: str = "") -> list[str]:
+    """Create the first admin if none is active; returns the lines to print.
+
+    `username` and `password` come from settings (LESIONLENS_ADMIN_USER and
+    LESIONLENS_ADMIN_PASSWORD); a blank password means a random one, printed once.
+    """
     from dashboard.auth.passwords import PasswordPolicyError, generate_password
     from dashboard.cli.users import actor
 
-    environ = os.environ if environ is None else environ
     admins = [u for u in auth.store.list() if u.role == ADMIN and u.active]
     if admins:
         return [f"admin account(s): {', '.join(u.username for u in admins)} "
                 "(manage accounts with `python -m dashboard users …`)"]
-    username = (environ.get("LESIONLENS_ADMIN_USER") or "admin").strip().lower()
+    username = (username.strip() or "admin").lower()
     existing = auth.store.get(username)
     if existing is not None:
         return [f"warning: no active admin, and {username!r} exists as {existing.role}"
                 f"{'' if existing.active else ' (removed)'}; set LESIONLENS_ADMIN_USER to a new name and re-run, "
                 f"or promote someone: python -m dashboard users set-role NAME admin"]
-    password = environ.get("LESIONLENS_ADMIN_PASSWORD") or ""
     from_env = bool(password)
     if not from_env:
         password = generate_password()
@@ -74,7 +74,7 @@ def run(_args) -> int:
     print(f"store ready at {services.settings.database_url.split('@')[-1]} "
           f"({services.store.count()} cases); active model: {name or 'none available'}")
     auth.store.prune_sessions()
-    for line in ensure_first_admin(auth):
+    for line in ensure_first_admin(auth, services.settings.admin_user, services.settings.admin_password):
         print(line)
     return 0
 

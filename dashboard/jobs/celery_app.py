@@ -14,12 +14,11 @@ both work; `--concurrency` bounds the jobs a machine runs at once.
 
 from __future__ import annotations
 
-import os
-
 from celery import Celery
 
-broker = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/0"
-backend = os.environ.get("CELERY_RESULT_BACKEND") or os.environ.get("CACHE_REDIS_URL") or broker
+from dashboard.settings import Settings
+
+broker, backend = Settings.from_env().celery_urls
 
 celery_app = Celery("lesionlens", broker=broker, backend=backend, include=["dashboard.jobs.tasks"])
 celery_app.conf.update(

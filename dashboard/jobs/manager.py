@@ -10,7 +10,6 @@ that shares the database and the store volume.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -40,20 +39,7 @@ def background_manager(settings):
 
 def job_env(settings) -> dict[str, str]:
     """The runner's environment: this app's storage, whatever the parent's environment says."""
-    env = {**os.environ, "LESIONLENS_HOME": str(settings.home), "DATABASE_URL": settings.database_url,
-           "LESIONLENS_MODELS": str(settings.models_dir), "LESIONLENS_MIGRATE": "verify",
-           "LESIONLENS_DECODE_ISOLATION": settings.decode_isolation,
-           "LESIONLENS_FILE_TIME_LIMIT_S": repr(float(settings.file_time_limit_s)),
-           "LESIONLENS_MAX_UPLOAD_MB": str(max(1, settings.max_upload_bytes // (1024 * 1024))),
-           "LESIONLENS_JOB_ROOTS": os.pathsep.join(str(p) for p in settings.job_roots),
-           "SECRET_KEY": settings.secret_key, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-    if settings.cache_redis_url:
-        env["CACHE_REDIS_URL"] = settings.cache_redis_url
-    else:
-        env.pop("CACHE_REDIS_URL", None)
-    if settings.default_model:
-        env["LESIONLENS_MODEL"] = settings.default_model
-    return env
+    return settings.child_environment(LESIONLENS_MIGRATE="verify")  # the app has migrated: a runner only checks
 
 
 def job_store(settings):

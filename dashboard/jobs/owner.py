@@ -29,7 +29,6 @@ def starter_from_callback(settings) -> Starter | None:
     """The signed-in user who triggered the current (background) callback, or None."""
     import dash
 
-    from dashboard.auth.config import AuthConfig
     from dashboard.auth.guards import SESSION_COOKIE
     from dashboard.auth.store import AuthStore
     from dashboard.store.db import make_engine, make_sessionmaker
@@ -39,7 +38,7 @@ def starter_from_callback(settings) -> Starter | None:
         return None
     engine = make_engine(settings.database_url)
     try:
-        user = AuthStore(make_sessionmaker(engine), AuthConfig.from_env()).session_user(token)
+        user = AuthStore(make_sessionmaker(engine), settings.auth).session_user(token)
     finally:
         engine.dispose()
     return None if user is None else Starter(user.username, user.role, (dash.callback_context.remote or None))

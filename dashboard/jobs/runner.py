@@ -8,8 +8,9 @@ for the whole job, runs `core.run_job`, and exits 0 (done or cancelled) or
 (Dash cancel, Celery terminate) into a cancel request, so an orphaned runner
 stops after its current item instead of running on unseen.
 
-LESIONLENS_PREDICTOR_FACTORY=module:callable replaces pipeline.predictor.Predictor
-(tests use the fake predictor); it is read here only, never by the web app.
+LESIONLENS_PREDICTOR_FACTORY=module:callable (`settings.predictor_factory`)
+replaces pipeline.predictor.Predictor (tests use the fake predictor); it is
+used here only, never by the web app.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ import threading
 import time
 
 
-def _factory():
-    target = os.environ.get("LESIONLENS_PREDICTOR_FACTORY", "").strip()
+def _factory(target: str):
     if not target:
         return None
     module, _, name = target.partition(":")
@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.errors import LesionLensError
 
     server = flask.Flask("lesionlens-job")
-    services = build_services(Settings.from_env(), server, _factory())
+    settings = Settings.from_env()
+    services = build_services(settings, server, _factory(settings.predictor_factory))
     jobs = JobStore(services.store.sessions)
     job = jobs.get(job_id)
     if job is None:

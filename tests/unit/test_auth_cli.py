@@ -95,12 +95,12 @@ def test_users_commands(env, capsys, monkeypatch):
 
 def test_first_admin_random_password_printed_once(tmp_path):
     auth = auth_of(fake_app(tmp_path))
-    lines = ensure_first_admin(auth, environ={})
+    lines = ensure_first_admin(auth)
     text = "\n".join(lines)
     assert "created the first admin account: admin" in text
     password = re.search(r"shown once.*\n\s+(\S+)", text).group(1)
     assert auth.store.authenticate("admin", password).role == "admin"
-    again = ensure_first_admin(auth, environ={})  # idempotent: never a second admin, never a password again
+    again = ensure_first_admin(auth)  # idempotent: never a second admin, never a password again
     assert password not in "\n".join(again) and "admin account(s): admin" in again[0]
     assert [u.username for u in auth.store.list()] == ["admin"]
     bootstrap = auth.audit.page(AuditFilter())[0]
@@ -109,17 +109,17 @@ def test_first_admin_random_password_printed_once(tmp_path):
 
 def test_first_admin_from_environment(tmp_path):
     auth = auth_of(fake_app(tmp_path))
-    lines = ensure_first_admin(auth, environ={"LESIONLENS_ADMIN_USER": "Chief", "LESIONLENS_ADMIN_PASSWORD": PASSWORD})
+    lines = ensure_first_admin(auth, " Chief", PASSWORD)
     assert "LESIONLENS_ADMIN_PASSWORD" in "\n".join(lines) and PASSWORD not in "\n".join(lines)
     assert auth.store.authenticate("chief", PASSWORD).role == "admin"
 
 
 def test_first_admin_refuses_weak_env_password_and_taken_name(tmp_path):
     auth = auth_of(fake_app(tmp_path))
-    assert "rejected" in ensure_first_admin(auth, environ={"LESIONLENS_ADMIN_PASSWORD": "admin"})[0]
+    assert "rejected" in ensure_first_admin(auth, password="admin")[0]
     assert auth.store.list() == []
     auth.store.add("admin", "viewer", PASSWORD)
-    assert "warning: no active admin" in ensure_first_admin(auth, environ={})[0]
+    assert "warning: no active admin" in ensure_first_admin(auth)[0]
     assert auth.store.get("admin").role == "viewer"  # never silently promoted
 
 

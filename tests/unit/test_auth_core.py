@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from dashboard.auth import AccountError, roles
 from dashboard.auth.audit_log import AuditFilter, csv_lines
-from dashboard.auth.config import AuthConfig
+from dashboard.settings import AuthConfig
 from dashboard.auth.models import AppendOnlyError, AuditRow, LoginAttemptRow, UserRow
 from dashboard.auth.passwords import PasswordPolicyError, check_policy, generate_password, hash_password, verify_password
 from dashboard.store.models import utcnow

@@ -53,9 +53,9 @@ def post(client, data: bytes, name: str = "upload.bin"):
                        content_type="multipart/form-data")
 
 
-def test_every_corpus_file_through_the_api(tmp_path, monkeypatch):
-    monkeypatch.setenv("LESIONLENS_PREDICT_RATE", "1000/minute")  # 63 files from one user in seconds
-    app = fake_app(tmp_path, decode_isolation="process", max_upload_bytes=1024 * 1024)
+def test_every_corpus_file_through_the_api(tmp_path):
+    # 63 files from one user in seconds: a higher rate limit
+    app = fake_app(tmp_path, decode_isolation="process", max_upload_bytes=1024 * 1024, predict_rate="1000/minute")
     services = app.server.extensions["lesionlens"]
     client = logged_in_client(app, "clinician")
     corpus = build_corpus(tmp_path / "corpus")

@@ -79,9 +79,8 @@ def test_common_passwords_are_refused(weak, app):
     check_policy(PASSWORD)  # the tests' password is long and unpredictable enough
 
 
-def test_api_rate_limit_per_user(tmp_path, monkeypatch):
-    monkeypatch.setenv("LESIONLENS_PREDICT_RATE", "3/minute")
-    app = fake_app(tmp_path)
+def test_api_rate_limit_per_user(tmp_path):
+    app = fake_app(tmp_path, predict_rate="3/minute")
     first, second = logged_in_client(app, "clinician"), logged_in_client(app, "clinician")
 
     def predict(client):

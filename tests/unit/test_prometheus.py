@@ -14,7 +14,7 @@ import pytest
 
 from dashboard.jobs.store import JobStore
 from dashboard.monitoring import metrics, multiproc
-from dashboard.auth.config import AuthConfig
+from dashboard.settings import AuthConfig
 from dashboard.factory import create_app
 from dashboard.settings import Settings
 from dashboard.store.models import JobRow, utcnow

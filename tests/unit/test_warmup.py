@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import runpy
 from types import SimpleNamespace
 
@@ -31,19 +33,18 @@ def test_warm_loads_the_model_runs_one_prediction_and_fills_the_metrics_cache(ap
     assert services.store.count() == 1  # the warm-up stores nothing
 
 
-def test_gunicorn_conf_hook_warms_each_worker_in_the_background(app, monkeypatch):
-    monkeypatch.setenv("LESIONLENS_WARM_UP", "1")
+def test_gunicorn_conf_hook_warms_each_worker_in_the_background(app):
     conf = runpy.run_path(str(REPO_ROOT / "gunicorn.conf.py"))
     assert "preload_app" not in conf  # TensorFlow must never load in the master
     services = app.server.extensions["lesionlens"]
-    conf["post_worker_init"](SimpleNamespace(wsgi=app.server))
+    conf["post_worker_init"](SimpleNamespace(wsgi=app.server, pid=os.getpid(), log=logging.getLogger("gunicorn.error")))
     thread = next(t for t in __import__("threading").enumerate() if t.name == "lesionlens-warm-up")
     thread.join(30)
     assert services.predictors.loaded() is not None
 
 
 def test_warm_up_can_be_turned_off(app, monkeypatch):
-    monkeypatch.setenv("LESIONLENS_WARM_UP", "0")
+    monkeypatch.setattr(app.server.extensions["lesionlens"].settings, "warm_up", False)  # LESIONLENS_WARM_UP=0
     assert warmup.start(app.server) is None
     assert app.server.extensions["lesionlens"].predictors.loaded() is None
 
