@@ -112,21 +112,21 @@ def matmul_rate(n: int = 2048, repeats: int = 10) -> dict[str, float]:
     return {"n": n, "repeats": repeats, "best_gflops": flops / min(times) / 1e9, "median_gflops": flops / float(np.median(times)) / 1e9}
 
 
-def model_flops(bundle: Path, card: dict) -> dict[str, object]:
-    """Per-model counts and the total per image (all members, all TTA flips)."""
+def model_flops(bundle: Path, card) -> dict[str, object]:
+    """Per-model counts and the total per image (all members, all TTA flips) of a `BundleCard`."""
     import keras
 
-    flips = 2 if card.get("tta_flip", True) else 1
+    flips = 2 if card.tta_flip else 1
     per_model, total_graph, total_layers = [], 0, 0
-    for i, member in enumerate(card["members"]):
-        for role in ("seg", "cls"):
-            model = keras.saving.load_model(bundle / member[role], compile=False)
+    for i, member in enumerate(card.members):
+        for role, rel in member.weight_files.items():
+            model = keras.saving.load_model(bundle / rel, compile=False)
             g, lw = graph_flops(model), layer_flops(model)
             per_model.append({"member": i, "model": role, "input": list(model.input_shape[1:]),
                               "graph_flops": g, "layer_flops": lw, "params": int(model.count_params())})
             total_graph += g * flips
             total_layers += lw * flips
-    return {"tta_flips": flips, "members": len(card["members"]), "per_model": per_model,
+    return {"tta_flips": flips, "members": len(card.members), "per_model": per_model,
             "per_image_graph_flops": total_graph, "per_image_layer_flops": total_layers}
 
 
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     floor_ms = flops["per_image_graph_flops"] / (rate["best_gflops"] * 1e9) * 1000
     model_ms = latency["stage_median_ms"].get("segment", 0) + latency["stage_median_ms"].get("classify", 0)
     result = {
-        "bundle": str(bundle), "bundle_name": card.get("name"), "image": {"width": width, "height": height, "png_bytes": len(png)},
+        "bundle": str(bundle), "bundle_name": card.name, "image": {"width": width, "height": height, "png_bytes": len(png)},
         "latency": latency, "flops": flops, "matmul": rate,
         "floor_ms": floor_ms, "model_stages_ms": model_ms, "model_stages_over_floor": model_ms / floor_ms if floor_ms else None,
         "machine": {"cpus": os.cpu_count(), "processor": _cpu_name(), "python": platform.python_version(),

@@ -208,7 +208,7 @@ def _health_details(services):
         card = services.models.active_card()
         body["model"] = {
             "ok": card is not None,
-            "active": None if card is None else {"name": card["name"], "version": card["version"]},
+            "active": None if card is None else {"name": card.name, "version": card.version},
             "loaded_in_this_worker": services.predictors.loaded(),
             "bundles": len(services.models.valid_bundles()),
         }

@@ -19,11 +19,12 @@ import numpy as np
 
 from pipeline.bundle import read_bundle_card
 from pipeline.calibration import Calibration
+from pipeline.card import BundleCard
 from pipeline.errors import BundleError
 from pipeline.crops import refine_window
-from pipeline.preprocess import Letterbox, crop_region, largest_component, mask_box, standardize
+from pipeline.preprocess import crop_region, largest_component, mask_box, steps_for
 from pipeline.presence import PresenceModel, presence_features
-from pipeline.refine import downscale_gray, refine_input, resize_map
+from pipeline.refine import refine_input, resize_map
 from pipeline.types import ImageRecord, Prediction
 
 log = logging.getLogger(__name__)
@@ -46,26 +47,33 @@ class InferenceSettings:
     refine_size: int = 0  # 0: no refinement stage
     refine_margin: float = 0.25
     presence: PresenceModel | None = None  # None: a lesion is reported whenever the mask is big enough
+    # the card's preprocessing tokens, run through pipeline.preprocess.steps_for
+    downscale: str = "lanczos"
+    normalisation: str = "per_image_zscore"
+    resize: str = "letterbox"
 
     @classmethod
-    def from_card(cls, card: dict[str, Any]) -> "InferenceSettings":
-        pre, thr = card["preprocessing"], card["thresholds"]
+    def from_card(cls, card: BundleCard) -> "InferenceSettings":
+        pre, thr = card.preprocessing, card.thresholds
         return cls(
-            work_max_side=int(pre["work_max_side"]),
-            seg_size=int(pre["seg_input_size"]),
-            cls_size=int(pre["cls_input_size"]),
-            margin=float(pre["margin"]),
-            seg_threshold=float(thr.get("segmentation", 0.5)),
-            malignant_threshold=float(thr["malignant"]),
-            calibration=Calibration.from_card(card.get("calibration")),
-            min_lesion_fraction=float(thr.get("min_lesion_fraction", 0.0005)),
-            tta_flip=bool(card.get("tta_flip", True)),
-            tta_views=bool(card.get("tta_views", False)),
-            has_normal=bool(card.get("has_normal", False)),
-            detail_max_side=int(pre.get("detail_max_side", 0)),
-            refine_size=int(pre.get("refine_input_size", 0)),
-            refine_margin=float(pre.get("refine_margin", 0.25)),
-            presence=PresenceModel.from_card(card.get("presence")),
+            work_max_side=pre.work_max_side,
+            seg_size=pre.seg_input_size,
+            cls_size=pre.cls_input_size,
+            margin=pre.margin,
+            seg_threshold=thr.segmentation,
+            malignant_threshold=thr.malignant,
+            calibration=card.calibration or Calibration(),
+            min_lesion_fraction=thr.min_lesion_fraction,
+            tta_flip=card.tta_flip,
+            tta_views=card.tta_views,
+            has_normal=card.has_normal,
+            detail_max_side=pre.detail_max_side,
+            refine_size=pre.refine_input_size,
+            refine_margin=pre.refine_margin,
+            presence=card.presence,
+            downscale=pre.downscale,
+            normalisation=pre.normalisation,
+            resize=pre.resize,
         )
 
 
@@ -79,17 +87,6 @@ class Analysis:
     found: bool
     lesion_probability: float | None
     coarse_prob: np.ndarray  # the whole-image stage's map at work resolution
-
-
-def _work_image(gray: np.ndarray, max_side: int) -> np.ndarray:
-    from PIL import Image
-
-    h, w = gray.shape
-    scale = min(1.0, max_side / max(h, w))
-    if scale >= 1.0:
-        return gray
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(gray).resize(size, Image.LANCZOS))
 
 
 def _matching_fusion(bundle_dir: str | Path, image_model: str):
@@ -122,41 +119,42 @@ class Predictor:
     def __init__(self, bundle_dir: str | Path):
         import keras
 
-        card = read_bundle_card(bundle_dir)
+        card = read_bundle_card(bundle_dir)  # validated, weights checked against their sha256
         seg_models, cls_models, refine_models = [], [], []
-        for member in card["members"]:
+        for member in card.members:
             try:
-                seg_models.append(keras.saving.load_model(Path(bundle_dir) / member["seg"], compile=False))
-                cls_models.append(keras.saving.load_model(Path(bundle_dir) / member["cls"], compile=False))
-                if member.get("refine"):
-                    refine_models.append(keras.saving.load_model(Path(bundle_dir) / member["refine"], compile=False))
+                seg_models.append(keras.saving.load_model(Path(bundle_dir) / member.seg, compile=False))
+                cls_models.append(keras.saving.load_model(Path(bundle_dir) / member.cls, compile=False))
+                if member.refine:
+                    refine_models.append(keras.saving.load_model(Path(bundle_dir) / member.refine, compile=False))
             except Exception as exc:  # keras raises many types for damaged files
                 raise BundleError(f"bundle {Path(bundle_dir).name}: cannot load weights ({type(exc).__name__})") from exc
         self._setup(seg_models, cls_models, InferenceSettings.from_card(card), card, refine_models)
         self.fusion = _matching_fusion(bundle_dir, self.name)
 
     @classmethod
-    def from_models(cls, seg_models, cls_models, settings: InferenceSettings, card: dict | None = None,
+    def from_models(cls, seg_models, cls_models, settings: InferenceSettings, card: BundleCard | None = None,
                     refine_models=()) -> "Predictor":
         self = cls.__new__(cls)
-        self._setup(list(seg_models), list(cls_models), settings, card or {"name": "in-training", "version": "0"},
-                    list(refine_models))
+        self._setup(list(seg_models), list(cls_models), settings, card, list(refine_models))
         return self
 
-    def _setup(self, seg_models, cls_models, settings: InferenceSettings, card: dict, refine_models=()) -> None:
+    def _setup(self, seg_models, cls_models, settings: InferenceSettings, card: BundleCard | None,
+               refine_models=()) -> None:
         import tensorflow as tf
 
         refine_models = list(refine_models)
         if settings.refine_size and not refine_models:
             settings = replace(settings, refine_size=0)
         self.settings, self.card = settings, card
+        self._steps = steps_for(settings.downscale, settings.normalisation, settings.resize)
         from pipeline.ood import Fingerprint
 
-        self.fingerprint = Fingerprint.from_card(card.get("ood"))  # None: a bundle from before the OOD guard
+        # None: a bundle from before the OOD guard (or a model still in training)
+        self.fingerprint = Fingerprint.from_card(card.ood if card else None)
         self._ood_unet = seg_models[0] if seg_models else None  # the fingerprint's features come from member 0
         self.fusion = None  # a FusionModel when the bundle folder holds a matching fusion.json
-        self.name = str(card.get("name", "unnamed"))
-        self.version = str(card.get("version", "0"))
+        self.name, self.version = card.identity if card else ("in-training", "0")
         s, c, r = settings.seg_size, settings.cls_size, max(settings.refine_size, 8)
 
         @tf.function(input_signature=[tf.TensorSpec([None, s, s, 1], tf.float32)], reduce_retracing=True)
@@ -179,8 +177,8 @@ class Predictor:
     # -- stages on work-resolution arrays (shared with training evaluation) --
     def segment_work(self, work: np.ndarray) -> np.ndarray:
         """Lesion probability map at work resolution (ensemble + flip mean)."""
-        box = Letterbox(work.shape, self.settings.seg_size)
-        x = box.forward(standardize(work))
+        box = self._steps.resize(work.shape, self.settings.seg_size)
+        x = box.forward(self._steps.normalise(work))
         batch = np.stack([x, x[:, ::-1]]) if self.settings.tta_flip else x[None]
         probs = self._segment(batch[..., None].astype(np.float32)).numpy()[..., 0]  # members x B x S x S
         maps = [probs[:, 0]]
@@ -255,11 +253,13 @@ class Predictor:
         step = max(1, int(round(0.03 * max(box[2] - box[0], box[3] - box[1])))) if box else 1
         grown = ndimage.binary_dilation(mask, iterations=step)
         shrunk = ndimage.binary_erosion(mask, iterations=step)
-        views = [crop_region(image, mask, size, margin=margin)]
+        normalise = self._steps.normalise
+        views = [crop_region(image, mask, size, margin=margin, normalise=normalise)]
         if self.settings.tta_views:
-            views += [crop_region(image, grown, size, margin=margin, box=box),
-                      crop_region(image, shrunk if shrunk.any() else mask, size, margin=margin, box=box),
-                      crop_region(image, mask, size, margin=margin * 1.5)]
+            views += [crop_region(image, grown, size, margin=margin, box=box, normalise=normalise),
+                      crop_region(image, shrunk if shrunk.any() else mask, size, margin=margin, box=box,
+                                  normalise=normalise),
+                      crop_region(image, mask, size, margin=margin * 1.5, normalise=normalise)]
         if self.settings.tta_flip:
             views += [v[:, ::-1] for v in views]
         return np.stack(views)
@@ -305,8 +305,8 @@ class Predictor:
         gray = np.asarray(gray)
         if gray.dtype != np.uint8:
             gray = np.clip(gray, 0, 255).astype(np.uint8)
-        work = _work_image(gray, self.settings.work_max_side)
-        detail = downscale_gray(gray, self.settings.detail_max_side)[0] if self.settings.detail_max_side else None
+        work = self._steps.downscale(gray, self.settings.work_max_side)
+        detail = self._steps.downscale(gray, self.settings.detail_max_side) if self.settings.detail_max_side else None
         timings["preprocess"] = (time.perf_counter() - t0) * 1000
         t_ood = time.perf_counter()
         ood = self.check_distribution(work, gray.shape, source)

@@ -8,10 +8,13 @@ malignancy sign, so squashing images to a square would distort evidence.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+
+from pipeline.errors import BundleError
 
 
 def standardize(image: np.ndarray) -> np.ndarray:
@@ -98,9 +101,10 @@ def crop_region(
     margin: float = 0.3,
     box: tuple[int, int, int, int] | None = None,
     min_side: int = 32,
+    normalise: Callable[[np.ndarray], np.ndarray] = standardize,
 ) -> np.ndarray:
     """Square crop around the lesion box plus `margin` of context per side,
-    returned as S x S x 2 (standardised image, mask). Posterior shadowing or
+    returned as S x S x 2 (normalised image, mask). Posterior shadowing or
     enhancement lies below the lesion, hence the generous margin."""
     h, w = mask.shape
     box = box or mask_box(mask) or (0, 0, h, w)
@@ -109,7 +113,7 @@ def crop_region(
     cr, cc = (r0 + r1) / 2, (c0 + c1) / 2
     top, left = int(round(cr - side / 2)), int(round(cc - side / 2))
     side_i = max(int(round(side)), 2)
-    img = standardize(image)
+    img = normalise(image)
     padded_img = np.zeros((side_i, side_i), np.float32)
     padded_mask = np.zeros((side_i, side_i), bool)
     sr0, sc0 = max(top, 0), max(left, 0)
@@ -120,3 +124,43 @@ def crop_region(
     out_img = _resize(padded_img, (size, size))
     out_mask = _resize(padded_mask, (size, size)).astype(np.float32)
     return np.stack([out_img, out_mask], axis=-1)
+
+
+def downscale_lanczos(gray: np.ndarray, max_side: int) -> np.ndarray:
+    """Long side at most `max_side` (Lanczos); smaller images are returned as they are."""
+    h, w = gray.shape
+    scale = min(1.0, max_side / max(h, w))
+    if scale >= 1.0:
+        return gray
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(gray).resize(size, Image.LANCZOS))
+
+
+# The code behind each preprocessing token a bundle card records (pipeline.card_parts lists the same
+# tokens with their words): the predictor runs what the card says, and refuses what it cannot run.
+DOWNSCALES: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {"lanczos": downscale_lanczos}
+NORMALISATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"per_image_zscore": standardize}
+RESIZES: dict[str, Callable[[tuple[int, int], int], Letterbox]] = {"letterbox": Letterbox}
+
+
+@dataclass(frozen=True)
+class Steps:
+    """A card's preprocessing as code: downscale(gray, max_side), normalise(image), resize(shape, size)."""
+
+    downscale: Callable[[np.ndarray, int], np.ndarray]
+    normalise: Callable[[np.ndarray], np.ndarray]
+    resize: Callable[[tuple[int, int], int], Letterbox]
+
+
+def steps_for(downscale: str, normalisation: str, resize: str) -> Steps:
+    """The functions for a card's preprocessing tokens; a token this program lacks is a BundleError."""
+    for field, token, known in (
+        ("downscale", downscale, DOWNSCALES),
+        ("normalisation", normalisation, NORMALISATIONS),
+        ("resize", resize, RESIZES),
+    ):
+        if token not in known:
+            raise BundleError(
+                f"preprocessing.{field} {token!r} is not implemented in this program (it runs: {', '.join(known)})"
+            )
+    return Steps(DOWNSCALES[downscale], NORMALISATIONS[normalisation], RESIZES[resize])

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.bundle import read_card_file
 from pipeline.types import ImageRecord, Prediction
 
 
@@ -23,9 +24,8 @@ class FakePredictor:
 
     def __init__(self, bundle_dir: str | Path) -> None:
         FakePredictor.loads += 1
-        self.card = json.loads((Path(bundle_dir) / "bundle.json").read_text())
-        self.name = self.card["name"]
-        self.version = str(self.card["version"])
+        self.card = read_card_file(Path(bundle_dir) / "bundle.json")
+        self.name, self.version = self.card.identity
         self.calls = 0
 
     def predict(self, record: ImageRecord, metadata: dict | None = None) -> Prediction:
@@ -74,7 +74,11 @@ def make_fake_bundle(models_dir: Path, name: str = "fake", version: str = "1.0",
         "thresholds": {"malignant": 0.5, "segmentation": 0.5},
         "members": [{"seg": "seg.keras", "cls": "cls.keras"}],
         "intended_use": "research use; not a medical device",
-        "training": {"dataset": "synthetic:40:1", "epochs": 2, "minutes": 0.1},
+        "training": {
+            "dataset": "synthetic:40:1",
+            "epochs": {"segmentation": 2, "classifier": 2},
+            "minutes": {"this_run": 0.1},
+        },
         "metrics": {"auc": 0.81, "dice": 0.7},
         **card,
     }

@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             modules[name].add_arguments(p)
     args = parser.parse_args(argv)
+    from pipeline.bundle import set_command
+
+    set_command(["python", "-m", "training", *argv])  # recorded in the provenance of any bundle this run writes
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     module = modules.get(args.command)
     if module is None:

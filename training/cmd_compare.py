@@ -101,12 +101,14 @@ def read_run(label: str | None, path: Path) -> Row:
     if "table" in data and "folds_done" in data:  # cv_summary.json
         return row_from_cv(label, data["table"], data.get("pooled"), str(path), data.get("dataset"), data["folds_done"])
     if "members" in data:  # a bundle card: its held-out or cross-validated metrics
-        metrics = data.get("metrics", {})
-        if metrics.get("holdout"):
-            return row_from_metrics(label, metrics["holdout"], str(path))
-        if metrics.get("cross_validation"):
-            return row_from_cv(label, metrics["cross_validation"], metrics.get("pooled_oof"), str(path),
-                               data.get("training", {}).get("dataset"))
+        from pipeline.bundle import read_card_file
+
+        card = read_card_file(path)
+        if card.metrics.holdout:
+            return row_from_metrics(label, dict(card.metrics.holdout), str(path))
+        if card.metrics.cross_validation:
+            return row_from_cv(label, dict(card.metrics.cross_validation), card.metrics.pooled_oof, str(path),
+                               card.training.dataset)
         raise LesionLensError(f"bundle {path.parent.name} carries no held-out or cross-validated metrics")
     if "classification" in data and "segmentation" in data:
         return row_from_metrics(label, data, str(path))

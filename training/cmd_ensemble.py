@@ -23,6 +23,7 @@ def run(args) -> int:
     summary = json.loads((cv_dir / "cv_summary.json").read_text()) if (cv_dir / "cv_summary.json").exists() else {}
     out = write_ensemble(cv_dir, Path(args.out), summary.get("dataset", ""))
     card = read_bundle_card(out)
-    print(json.dumps({"bundle": str(out), "members": [m["from"] for m in card["members"]],
-                      "threshold": card["thresholds"]["malignant"], "calibration": card["calibration"]}, indent=2))
+    print(json.dumps({"bundle": str(out), "members": [m.source for m in card.members],
+                      "threshold": card.thresholds.malignant,
+                      "calibration": card.calibration.to_card() if card.calibration else None}, indent=2))
     return 0

@@ -43,8 +43,8 @@ def run(args) -> int:
     _, _, df, metrics = evaluate_bundle(str(bundle_dir), args.dataset, out, limit=args.limit, n_boot=args.n_boot)
     external = {"dataset": args.dataset, **summary_from_metrics(metrics, df)}
     external["threshold"] = metrics["classification"].get("threshold")
-    result = {"model": card.get("name", bundle_dir.name), "bundle": str(bundle_dir),
-              "trained_on": (card.get("training") or {}).get("dataset"), "in_domain": in_domain,
+    result = {"model": card.name, "bundle": str(bundle_dir),
+              "trained_on": card.training.dataset, "in_domain": in_domain,
               "external": external}
     (out / "external.json").write_text(json.dumps(result, indent=2))
     (out / "external.md").write_text(external_markdown(result))

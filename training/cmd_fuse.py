@@ -58,7 +58,9 @@ def _image_table(args, cases, out: Path):
     if args.image_predictions:
         table = image_features_from_csv(Path(args.image_predictions), cases)
         if args.image_model and (Path(args.image_model) / "bundle.json").is_file():
-            name = json.loads((Path(args.image_model) / "bundle.json").read_text())["name"]
+            from pipeline.bundle import read_card_file
+
+            name = read_card_file(Path(args.image_model) / "bundle.json").name
         else:
             name = Path(args.image_model).name if args.image_model else f"predictions:{Path(args.image_predictions).name}"
         return table, name, f"out-of-fold predictions {args.image_predictions}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -111,21 +112,19 @@ def run(args) -> int:
     bundle, out = Path(args.model), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     card = read_bundle_card(bundle)
-    pre = card["preprocessing"]
-    work_max_side, seg_size = int(pre["work_max_side"]), int(pre["seg_input_size"])
-    unet = keras.saving.load_model(bundle / card["members"][0]["seg"], compile=False)
+    work_max_side, seg_size = card.preprocessing.work_max_side, card.preprocessing.seg_input_size
+    unet = keras.saving.load_model(bundle / card.members[0].seg, compile=False)
     train, val, test = training_cases(card, bundle)
-    fingerprint = None if args.refit else Fingerprint.from_card(card.get("ood"))
+    fingerprint = None if args.refit else Fingerprint.from_card(card.ood)
     if fingerprint is None:
         arrays = load_arrays(train + val, work_max_side)[: len(train)]  # the training run's cache key
         fingerprint = fit_fingerprint_on(arrays, unet, seg_size=seg_size, work_max_side=work_max_side,
-                                         dataset_spec=card["training"]["dataset"])
+                                         dataset_spec=card.training.dataset)
         if args.write_card:
-            card["ood"] = fingerprint.to_card()
-            write_bundle_card(bundle, card)
+            card = write_bundle_card(bundle, replace(card, ood=fingerprint.to_card()))
     (out / "fingerprint.json").write_text(json.dumps(fingerprint.to_card()))
 
-    held_name = "held-out patients (" + ("test" if test else "validation") + f") of {card['training']['dataset'].split(':')[0]}"
+    held_name = "held-out patients (" + ("test" if test else "validation") + f") of {str(card.training.dataset).split(':')[0]}"
     sets = [(held_name, _dataset_records(test or val, args.limit)),
             ("pydicom sample DICOMs", _pydicom_records()),
             ("colour images", _colour_records())]
@@ -150,7 +149,7 @@ def run(args) -> int:
         log.info("%s: scored", set_name)
     df = pd.DataFrame(rows)
     df.to_csv(out / "ood_scores.csv", index=False)
-    summary = {"bundle": card.get("name"), "trained_on": fingerprint.trained_on, "n_fingerprint": fingerprint.n_images,
+    summary = {"bundle": card.name, "trained_on": fingerprint.trained_on, "n_fingerprint": fingerprint.n_images,
                "quantile": fingerprint.quantile, "sets": {}}
     lines = ["| set | group | images | flagged | flag rate |", "|---|---|---:|---:|---:|"]
     for set_name, part in df.groupby("set", sort=False):

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline.bundle import read_bundle_card, write_bundle_card
+from pipeline.card import BundleCard
 from pipeline.datasets import load_cases
 from training.config import load_config
 from training.validation_report import format_summary
@@ -46,9 +48,8 @@ def init_from(bundle_dir: str) -> dict[str, str]:
     from pipeline.errors import BundleError
 
     card = read_bundle_card(bundle_dir)
-    member = card["members"][0]
-    paths = {f"{s}.init_weights": str((Path(bundle_dir) / member[s]).resolve())
-             for s in ("seg", "refine", "cls") if member.get(s)}
+    paths = {f"{stage}.init_weights": str((Path(bundle_dir) / rel).resolve())
+             for stage, rel in card.members[0].weight_files.items()}
     missing = [p for p in paths.values() if not Path(p).is_file()]
     if missing:
         raise BundleError(f"--init-from {bundle_dir}: weights missing ({', '.join(missing)})")
@@ -59,10 +60,10 @@ def check_init_source(cfg, bundle_dir: str) -> None:
     """Warn when the source bundle's models or preprocessing differ from the config's."""
     card = read_bundle_card(bundle_dir)
     mine = {"segmentation": cfg.seg.model.to_dict(), "classifier": cfg.cls.model.to_dict()}
-    for role, spec in card.get("models", {}).items():
+    for role, spec in card.models.items():
         if role in mine and spec != mine[role]:
             log.warning("--init-from: %s architecture differs from the source; only layers of equal shape are copied", role)
-    if card.get("preprocessing", {}).get("work_max_side") not in (None, cfg.work_max_side):
+    if card.preprocessing.work_max_side != cfg.work_max_side:
         log.warning("--init-from: work_max_side differs from the source bundle's")
 
 
@@ -98,20 +99,20 @@ def run(args) -> int:
              "test_fraction": args.test_fraction}
     trained = train_bundle(train, val, cfg, out, name=args.name or out.name, dataset_spec=args.dataset, split=split)
     card = read_bundle_card(out)
-    card["metrics"]["validation"] = validate(trained.predictor, train, val, out, card)
+    metrics = replace(card.metrics, validation=validate(trained.predictor, train, val, out, card))
     if test:
         df = predict_cases(trained.predictor, test, desc="held-out test")
         df.to_csv(out / "test_predictions.csv", index=False)
-        card["metrics"]["holdout"] = metrics_json(card["name"], args.dataset, df, card["thresholds"]["malignant"])
+        metrics = replace(metrics, holdout=metrics_json(card.name, args.dataset, df, card.thresholds.malignant))
     if args.cv_summary:
-        card["metrics"]["cross_validation"] = json.loads(Path(args.cv_summary).read_text()).get("table")
-    write_bundle_card(out, card)
-    print(json.dumps({"bundle": str(out), "metrics": card["metrics"]}, indent=2))
-    print(format_summary(card["metrics"]["validation"]), file=sys.stderr)
+        metrics = replace(metrics, cross_validation=json.loads(Path(args.cv_summary).read_text()).get("table"))
+    card = write_bundle_card(out, replace(card, metrics=metrics))
+    print(json.dumps({"bundle": str(out), "metrics": card.metrics.to_json()}, indent=2))
+    print(format_summary(metrics.validation), file=sys.stderr)
     return 0
 
 
-def validate(predictor, train, val, out: Path, card) -> dict:
+def validate(predictor, train, val, out: Path, card: BundleCard) -> dict:
     """Validation metrics of the final model with CIs and warnings; training Dice on up to 100
     training images (seeded) as the overfitting reference."""
     import random
@@ -124,5 +125,5 @@ def validate(predictor, train, val, out: Path, card) -> dict:
     sample = random.Random(0).sample(train, min(100, len(train)))
     train_df = predict_cases(predictor, [c for c in sample if c.mask_paths], desc="training sample")
     train_dice = float(train_df["dice"].mean()) if train_df["dice"].notna().any() else None
-    metrics = metrics_json(card["name"], card["training"]["dataset"], df, card["thresholds"]["malignant"])
+    metrics = metrics_json(card.name, card.training.dataset, df, card.thresholds.malignant)
     return validation_summary(metrics, df, train_dice)

@@ -54,13 +54,13 @@ def run_fold(k, cases, folds, cfg, out, spec, n_boot) -> dict[str, Any]:
                   mask_dir=fold_dir / "masks" / "val").to_csv(fold_dir / "val_predictions.csv", index=False)
     lesion_free = predict_lesion_free(trained.predictor, test, desc=f"fold {k} lesion-free crops")
     lesion_free.to_csv(fold_dir / "lesion_free.csv", index=False)
-    threshold = trained.card["thresholds"]["malignant"]
-    metrics = metrics_json(trained.card["name"], spec, df, threshold, n_boot)
+    threshold = trained.card.thresholds.malignant
+    metrics = metrics_json(trained.card.name, spec, df, threshold, n_boot)
     metrics["fold"] = k
-    minutes = trained.card["training"]["minutes"]
+    minutes = trained.card.training.minutes
     metrics["train_minutes"] = round(minutes["segmentation"] + minutes["classifier"], 1)
     metrics["minutes"] = round((time.time() - started) / 60, 1)  # this process only (resumed runs are shorter)
-    metrics["calibration"] = trained.card["calibration"]
+    metrics["calibration"] = trained.card.calibration.to_card() if trained.card.calibration else None
     metrics["presence"] = presence_summary(df, lesion_free)
     tmp = done.with_suffix(".tmp")
     tmp.write_text(json.dumps(metrics, indent=2))

@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from pipeline.bundle import read_bundle_card, write_bundle_card
 from pipeline.calibration import Calibration, fit_platt
+from pipeline.card import BundleCard, Member, Metrics, Split
+from pipeline.data_sources import data_sources_for, merge_sources
 from pipeline.metrics.classification import CARD_THRESHOLD_LIMITS, youden_threshold
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 
 def has_weights(fold: Path) -> bool:
     """A fold copied from `results/` keeps its card and predictions but not its .keras files."""
-    return read_bundle_card(fold, require_weights=False)["has_weights"]
+    return read_bundle_card(fold, require_weights=False).has_weights
 
 
 def write_ensemble(cv_dir: Path, out: Path, spec: str) -> Path:
@@ -33,10 +35,10 @@ def write_ensemble(cv_dir: Path, out: Path, spec: str) -> Path:
     if not folds:
         raise ValueError(f"no finished folds in {cv_dir}")
     cards = [read_bundle_card(f, require_weights=False) for f in folds]
-    with_weights = [(f, c) for f, c in zip(folds, cards) if c["has_weights"]]
+    with_weights = [(f, c) for f, c in zip(folds, cards) if c.has_weights]
     if not with_weights:
         raise ValueError(f"no fold in {cv_dir} has its weight files (text-only results cannot form an ensemble)")
-    without = [f.name for f, c in zip(folds, cards) if not c["has_weights"]]
+    without = [f.name for f, c in zip(folds, cards) if not c.has_weights]
     if without:
         log.warning("ensemble without %s: their weights are not here (finished on another machine); "
                     "their predictions still enter the pooled calibration", ", ".join(without))
@@ -45,17 +47,18 @@ def write_ensemble(cv_dir: Path, out: Path, spec: str) -> Path:
     for i, (fold, card) in enumerate(with_weights):
         dest = out / "members" / str(i)
         dest.mkdir(parents=True, exist_ok=True)
-        keys = [k for k in ("seg", "refine", "cls") if card["members"][0].get(k)]
-        for key in keys:
-            shutil.copy2(fold / card["members"][0][key], dest / f"{key}.keras")
-        members.append({**{k: f"members/{i}/{k}.keras" for k in keys}, "from": fold.name})
-    if len({tuple(sorted(m)) for m in members}) > 1:
+        files = card.members[0].weight_files
+        for key, rel in files.items():
+            shutil.copy2(fold / rel, dest / f"{key}.keras")
+        paths = {k: f"members/{i}/{k}.keras" for k in files}
+        members.append(Member(seg=paths["seg"], cls=paths["cls"], refine=paths.get("refine"), source=fold.name))
+    if len({m.refine is None for m in members}) > 1:
         raise ValueError(f"folds in {cv_dir} mix recipes (some with a refinement stage, some without)")
     # pooled OOF: undo each fold's calibration to recover comparable raw logits
     frames = []
     for fold, card in zip(folds, cards):
         df = pd.read_csv(fold / "predictions.csv")
-        df["logit"] = Calibration.from_card(card["calibration"]).logit_from_probability(df["probability"])
+        df["logit"] = (card.calibration or Calibration()).logit_from_probability(df["probability"])
         if "cnn_logit" in df and df["cnn_logit"].notna().all():  # the raw mean logit, kept since the refinement recipe
             df["logit"] = df["cnn_logit"]
         frames.append(df)
@@ -67,19 +70,27 @@ def write_ensemble(cv_dir: Path, out: Path, spec: str) -> Path:
     summary_path = cv_dir / "cv_summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     base = with_weights[0][1]
-    card = {
-        # "ood": member 0's fingerprint (its training images and its U-Net's encoder): the predictor scores with member 0
-        **{k: base[k] for k in ("preprocessing", "label_map", "has_normal", "tta_flip", "tta_views", "models", "ood",
-                                            "presence") if k in base},
-        "name": out.name,
-        "version": base["version"],
-        "thresholds": {**base["thresholds"], "malignant": threshold},
-        "calibration": calibration.to_card(),
-        "members": members,
-        "training": {**base["training"], "split": {"kind": "cv-ensemble", "folds": [f.name for f, _ in with_weights],
-                                                   "folds_without_weights": without}},
-        "metrics": {"cross_validation": summary.get("table"), "pooled_oof": summary.get("pooled")},
-    }
-    card["training"]["dataset"] = spec
+    card = BundleCard(
+        # preprocessing, labels, TTA, architectures, presence and "ood" from member 0 (the OOD fingerprint is of its
+        # training images and its U-Net's encoder: the predictor scores with member 0)
+        name=out.name,
+        version=base.version,
+        preprocessing=base.preprocessing,
+        label_map=base.label_map,
+        has_normal=base.has_normal,
+        tta_flip=base.tta_flip,
+        tta_views=base.tta_views,
+        models=base.models,
+        ood=base.ood,
+        presence=base.presence,
+        thresholds=replace(base.thresholds, malignant=threshold),
+        calibration=calibration,
+        members=tuple(members),
+        training=replace(base.training, dataset=spec, split=Split(
+            kind="cv-ensemble", folds=tuple(f.name for f, _ in with_weights),
+            extra={"folds_without_weights": without})),
+        metrics=Metrics(cross_validation=summary.get("table"), pooled_oof=summary.get("pooled")),
+        data_sources=merge_sources(data_sources_for(spec), *(c.data_sources for _, c in with_weights)),
+    )
     write_bundle_card(out, card)
     return out

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.bundle import training_specs
+from pipeline.card import BundleCard
 from pipeline.datasets import LOADERS, parse_spec
 from pipeline.errors import LesionLensError
 from pipeline.metrics.jsonable import to_jsonable
@@ -56,30 +58,14 @@ def dataset_identity(spec: str) -> DatasetIdentity:
     return DatasetIdentity(source, None)
 
 
-def training_specs(card: dict[str, Any]) -> list[str]:
-    """Every dataset spec whose images shaped this bundle (its own + any --init-from source)."""
-    training = card.get("training") or {}
-    specs = [training["dataset"]] if training.get("dataset") else []
-    config = training.get("config") or {}
-    for stage in ("seg", "cls"):
-        weights = (config.get(stage) or {}).get("init_weights")
-        if not weights:
-            continue
-        source_card = Path(weights).parents[2] / "bundle.json"  # BUNDLE/members/K/seg.keras
-        if source_card.is_file():
-            specs += training_specs(json.loads(source_card.read_text()))
-        else:
-            log.warning("init weights %s: source bundle card not found, its training data is unknown", weights)
-    return list(dict.fromkeys(specs))
-
-
-def refuse_if_seen(card: dict[str, Any], spec: str) -> None:
-    """Raise ExternalValidationError when `spec` is (part of) the bundle's training data."""
+def refuse_if_seen(card: BundleCard, spec: str) -> None:
+    """Raise ExternalValidationError when `spec` is (part of) the bundle's training data
+    (its own dataset or that of any --init-from source)."""
     target = dataset_identity(spec)
-    seen = training_specs(card)
+    seen = training_specs(card.training)
     if not seen:
         raise ExternalValidationError(
-            f"bundle {card.get('name')!r} does not record its training data (bundle.json 'training.dataset'); "
+            f"bundle {card.name!r} does not record its training data (bundle.json 'training.dataset'); "
             "cannot tell whether this evaluation is external")
     for trained in seen:
         try:
@@ -88,7 +74,7 @@ def refuse_if_seen(card: dict[str, Any], spec: str) -> None:
             continue  # a scheme this build no longer knows cannot be the target
         if identity == target:
             raise ExternalValidationError(
-                f"bundle {card.get('name')!r} was trained on {trained!r}, the same dataset as {spec!r} "
+                f"bundle {card.name!r} was trained on {trained!r}, the same dataset as {spec!r} "
                 f"({target.describe()}): that is an in-domain evaluation, use `python -m training evaluate` "
                 "(or cv) instead")
 
@@ -119,7 +105,7 @@ def _predictions_beside(path: Path) -> pd.DataFrame | None:
     return None
 
 
-def in_domain_summary(bundle_dir: Path, card: dict[str, Any], explicit: str | None = None) -> dict[str, Any] | None:
+def in_domain_summary(bundle_dir: Path, card: BundleCard | None, explicit: str | None = None) -> dict[str, Any] | None:
     """In-domain headline figures and where they came from; None when none are recorded."""
     if explicit:
         path = Path(explicit)
@@ -130,7 +116,7 @@ def in_domain_summary(bundle_dir: Path, card: dict[str, Any], explicit: str | No
         if not metrics or "classification" not in metrics:
             raise ExternalValidationError(f"--in-domain {explicit}: no classification metrics in it")
         return {"source": str(path), **summary_from_metrics(metrics, _predictions_beside(path))}
-    pooled = (card.get("metrics") or {}).get("pooled_oof")
+    pooled = card.metrics.pooled_oof if card else None
     if pooled and "classification" in pooled:
         return {"source": "bundle cross-validation", **summary_from_metrics(pooled)}
     fold_metrics = bundle_dir / "fold_metrics.json"

@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pipeline.bundle import training_specs
+from pipeline.card import BundleCard
 from pipeline.datasets import LOADERS, image_size, parse_spec, read_gray
 from pipeline.errors import DatasetError
 from pipeline.fusion import IMAGE_FEATURES, logit
@@ -39,26 +40,17 @@ def _same_dataset(a: str, b: str) -> bool:
     return Path(rest_a).expanduser().resolve() == Path(rest_b).expanduser().resolve()
 
 
-def _training_specs(value: Any) -> list[str]:
-    """Every `dataset` string anywhere under a card's `training` section (ensembles nest them)."""
-    if isinstance(value, dict):
-        found = [v for k, v in value.items() if k == "dataset" and isinstance(v, str)]
-        return found + [s for v in value.values() for s in _training_specs(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _training_specs(v)]
-    return []
-
-
-def check_out_of_sample(card: dict[str, Any], dataset_spec: str) -> None:
-    """Refuse a bundle trained on the dataset being fused: its probabilities would be in-sample."""
-    for spec in _training_specs(card.get("training", {})):
+def check_out_of_sample(card: BundleCard, dataset_spec: str) -> None:
+    """Refuse a bundle trained on the dataset being fused (or started from one trained on it): its
+    probabilities would be in-sample."""
+    for spec in training_specs(card.training):
         try:
             same = _same_dataset(spec, dataset_spec)
         except DatasetError:
             continue  # an unparseable old spec cannot be the same dataset
         if same:
             raise DatasetError(
-                f"image model {card.get('name')} was trained on {spec}: its probabilities for {dataset_spec} are "
+                f"image model {card.name} was trained on {spec}: its probabilities for {dataset_spec} are "
                 "in-sample. Use a model trained elsewhere, or pass --image-predictions with the out-of-fold "
                 "predictions.csv of `python -m training cv` on this dataset")
 
@@ -68,7 +60,7 @@ def image_features_from_bundle(bundle_dir: Path, cases: list[Case], cache: Path)
     from pipeline.bundle import read_bundle_card
 
     card = read_bundle_card(bundle_dir)
-    name, version = str(card["name"]), str(card["version"])
+    name, version = card.identity
     wanted = {c.case_id for c in cases}
     if cache.is_file():
         cached = pd.read_csv(cache)

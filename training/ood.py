@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from pipeline.ood import Fingerprint, encoder_features, encoder_input, source_of
 from pipeline.types import Case
+
+if TYPE_CHECKING:
+    from pipeline.card import BundleCard
 
 log = logging.getLogger(__name__)
 
@@ -56,39 +59,42 @@ def fit_fingerprint_on(train_arrays, unet, *, seg_size: int, work_max_side: int,
     return fingerprint
 
 
-def training_cases(card: dict[str, Any], bundle_dir: Path) -> tuple[list[Case], list[Case], list[Case]]:
+def training_cases(card: BundleCard, bundle_dir: Path) -> tuple[list[Case], list[Case], list[Case]]:
     """(train, validation, test) cases of a bundle, rebuilt from its card as `train` / `cv` split them."""
     from pipeline import splits
     from pipeline.datasets import load_cases
     from training.cv import inner_split, split_lists
 
-    training = card["training"]
-    cfg, split = training.get("config", {}), training.get("split", {})
+    training = card.training
+    cfg, split = training.config, training.split
     seed, val_fraction = int(cfg.get("seed", 0)), float(cfg.get("val_fraction", 0.15))
-    cases = load_cases(training["dataset"])
+    if not training.dataset:
+        raise ValueError(f"bundle {card.name} does not record its training data (bundle.json 'training.dataset')")
+    cases = load_cases(training.dataset)
     test: list[Case] = []
-    if split.get("kind") == "cv-ensemble":
+    if split.kind == "cv-ensemble":
         raise ValueError("an ensemble's card does not say which patients each fold trained on: run "
                          "`python -m training ood --write-card` on its first fold's bundle, then rebuild the ensemble")
-    if split.get("kind") == "cv":
+    if split.kind == "cv":
         folds_file = Path(bundle_dir).parent / "folds.json"
         if not folds_file.exists():
-            raise FileNotFoundError(f"{folds_file}: the CV run's fold assignment is needed to rebuild fold {split['fold']}")
+            raise FileNotFoundError(f"{folds_file}: the CV run's fold assignment is needed to rebuild fold {split.fold}")
         folds = json.loads(folds_file.read_text())
-        test = [c for c in cases if folds.get(c.case_id) == split["fold"]]
-        rest = [c for c in cases if folds.get(c.case_id) != split["fold"]]
+        test = [c for c in cases if folds.get(c.case_id) == split.fold]
+        rest = [c for c in cases if folds.get(c.case_id) != split.fold]
         train, val = inner_split(rest, val_fraction, seed)
         return train, val, test
-    if split.get("holdout_fold"):
-        test = [c for c in cases if c.fold == split["holdout_fold"]]
-        cases = [c for c in cases if c.fold != split["holdout_fold"]]
-    elif float(split.get("test_fraction") or 0) > 0:
-        s = splits.train_val_test_split(cases, val_fraction=0.0, test_fraction=float(split["test_fraction"]), seed=seed)
+    holdout_fold, test_fraction = split.extra.get("holdout_fold"), float(split.extra.get("test_fraction") or 0)
+    if holdout_fold:
+        test = [c for c in cases if c.fold == holdout_fold]
+        cases = [c for c in cases if c.fold != holdout_fold]
+    elif test_fraction > 0:
+        s = splits.train_val_test_split(cases, val_fraction=0.0, test_fraction=test_fraction, seed=seed)
         cases, test = split_lists(cases, (s.train, s.test))
     s = splits.train_val_test_split(cases, val_fraction=val_fraction, test_fraction=0.0, seed=seed)
     train, val = split_lists(cases, s)
-    if len(train) != training.get("n_train", len(train)):
-        log.warning("rebuilt training split has %d cases, the card says %d", len(train), training.get("n_train"))
+    if training.n_train is not None and len(train) != training.n_train:
+        log.warning("rebuilt training split has %d cases, the card says %d", len(train), training.n_train)
     return train, val, test
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.bundle import write_bundle_card
+from pipeline.bundle import training_sources, write_bundle_card
+from pipeline.card import BundleCard, Member, Metrics, Preprocessing, Split, Thresholds, Training
 from pipeline.predictor import InferenceSettings, Predictor
 from pipeline.types import Case
 from pipeline.calibration import Calibration, fit_platt
@@ -36,42 +37,47 @@ log = logging.getLogger(__name__)
 class TrainedRun:
     predictor: Predictor
     bundle_dir: Path
-    card: dict[str, Any]
+    card: BundleCard
+
+
+def preprocessing_for(cfg: TrainConfig) -> Preprocessing:
+    """The preprocessing this recipe trains with, as the card records it (training/batches.py and
+    training/data.py run the same steps: Lanczos downscale, per-image z-score, letterbox)."""
+    return Preprocessing(
+        work_max_side=cfg.work_max_side,
+        seg_input_size=cfg.seg.model.input_size,
+        cls_input_size=cfg.cls.model.input_size,
+        margin=cfg.cls.margin,
+        detail_max_side=cfg.detail_max_side,
+        refine_input_size=cfg.refine.model.input_size if cfg.refine.enabled else 0,
+        refine_margin=cfg.refine.margin,
+    )
 
 
 def settings_for(cfg: TrainConfig, has_normal: bool, threshold: float = 0.5,
                  calibration: Calibration = Calibration(), presence: PresenceModel | None = None) -> InferenceSettings:
+    pre = preprocessing_for(cfg)
     return InferenceSettings(
-        detail_max_side=cfg.detail_max_side,
-        refine_size=cfg.refine.model.input_size if cfg.refine.enabled else 0,
-        refine_margin=cfg.refine.margin,
+        detail_max_side=pre.detail_max_side,
+        refine_size=pre.refine_input_size,
+        refine_margin=pre.refine_margin,
         presence=presence,
-        work_max_side=cfg.work_max_side,
-        seg_size=cfg.seg.model.input_size,
-        cls_size=cfg.cls.model.input_size,
-        margin=cfg.cls.margin,
+        work_max_side=pre.work_max_side,
+        seg_size=pre.seg_input_size,
+        cls_size=pre.cls_input_size,
+        margin=pre.margin,
         malignant_threshold=threshold,
         calibration=calibration,
         min_lesion_fraction=cfg.min_lesion_fraction,
         tta_flip=cfg.tta_flip,
         tta_views=cfg.tta_views,
         has_normal=has_normal,
+        downscale=pre.downscale,
+        normalisation=pre.normalisation,
+        resize=pre.resize,
     )
 
 
-def preprocessing_card(cfg: TrainConfig) -> dict[str, Any]:
-    return {
-        "input": "display image (uint8 grayscale after DICOM windowing)",
-        "work_max_side": cfg.work_max_side,
-        "seg_input_size": cfg.seg.model.input_size,
-        "cls_input_size": cfg.cls.model.input_size,
-        "margin": cfg.cls.margin,
-        "detail_max_side": cfg.detail_max_side,
-        "refine_input_size": cfg.refine.model.input_size if cfg.refine.enabled else 0,
-        "refine_margin": cfg.refine.margin,
-        "normalisation": "per-image standardisation (zero mean, unit variance)",
-        "resize": "letterbox: keep aspect, pad bottom/right with 0 after standardisation",
-    }
 
 
 def fit_presence_on(seg_only: Predictor, val, cfg: TrainConfig) -> PresenceModel | None:
@@ -154,45 +160,47 @@ def train_bundle(
     member_dir.mkdir(parents=True, exist_ok=True)
     seg.save(member_dir / "seg.keras")
     cls.save(member_dir / "cls.keras")
-    member = {"seg": "members/0/seg.keras", "cls": "members/0/cls.keras"}
+    member = Member(seg="members/0/seg.keras", cls="members/0/cls.keras")
     if refiners:
         refiners[0].save(member_dir / "refine.keras")
-        member["refine"] = "members/0/refine.keras"
-    card = {
-        "name": name,
-        "version": time.strftime("%Y%m%d-%H%M%S"),
-        "preprocessing": preprocessing_card(cfg),
-        "label_map": {"0": "benign", "1": "malignant"},
-        "has_normal": has_normal,
-        "thresholds": {"segmentation": 0.5, "malignant": threshold, "min_lesion_fraction": cfg.min_lesion_fraction},
-        "calibration": calibration.to_card(),
-        "tta_flip": cfg.tta_flip,
-        "tta_views": cfg.tta_views,
-        "presence": presence.to_card() if presence else None,
-        "ood": fingerprint.to_card(),
-        "members": [member],
-        "models": {"segmentation": cfg.seg.model.to_dict(), "classifier": cfg.cls.model.to_dict(),
-                   **({"refinement": cfg.refine.model.to_dict()} if refiners else {})},
-        "training": {
-            "dataset": dataset_spec,
-            "split": split,
-            "n_train": len(train_cases),
-            "n_val": len(val_cases),
-            "config": cfg.to_dict(),
-            "adaptation": adaptation,
-            "seed": cfg.seed,
-            "epochs": {"segmentation": cfg.seg.epochs, "refinement": cfg.refine.epochs if refiners else 0,
-                       "classifier": cfg.cls.epochs},
-            "minutes": {
+        member = replace(member, refine="members/0/refine.keras")
+    card = BundleCard(
+        name=name,
+        version=time.strftime("%Y%m%d-%H%M%S"),
+        preprocessing=preprocessing_for(cfg),
+        label_map={"0": "benign", "1": "malignant"},
+        has_normal=has_normal,
+        thresholds=Thresholds(malignant=threshold, segmentation=0.5, min_lesion_fraction=cfg.min_lesion_fraction),
+        calibration=calibration,
+        tta_flip=cfg.tta_flip,
+        tta_views=cfg.tta_views,
+        presence=presence,
+        ood=fingerprint.to_card(),
+        members=(member,),
+        models={"segmentation": cfg.seg.model.to_dict(), "classifier": cfg.cls.model.to_dict(),
+                **({"refinement": cfg.refine.model.to_dict()} if refiners else {})},
+        training=Training(
+            dataset=dataset_spec,
+            split=Split.from_json(split),
+            n_train=len(train_cases),
+            n_val=len(val_cases),
+            config=cfg.to_dict(),
+            adaptation=adaptation,
+            seed=cfg.seed,
+            epochs={"segmentation": cfg.seg.epochs, "refinement": cfg.refine.epochs if refiners else 0,
+                    "classifier": cfg.cls.epochs},
+            minutes={
                 "segmentation": round(stage_minutes(work_dir / "seg"), 1),
                 "refinement": round(stage_minutes(work_dir / "refine"), 1),
                 "classifier": round(stage_minutes(work_dir / "cls"), 1),
                 "this_run": round((time.time() - started) / 60, 1),
             },
-        },
-        "metrics": {},
-    }
-    write_bundle_card(out_dir, card)
+        ),
+        metrics=Metrics(),
+        data_sources=training_sources(dataset_spec, (cfg.seg.init_weights, cfg.refine.init_weights,
+                                                     cfg.cls.init_weights)),
+    )
+    card = write_bundle_card(out_dir, card)
     (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     predictor = Predictor.from_models([seg], [cls], settings_for(cfg, has_normal, threshold, calibration, presence), card,
                                       refine_models=refiners)

@@ -24,7 +24,9 @@ import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+
+from pipeline.bundle import training_specs
+from pipeline.card import BundleCard, Training
 
 log = logging.getLogger(__name__)
 
@@ -39,31 +41,6 @@ class TrainingData:
         names = ", ".join(self.datasets)
         kept = f"; its {len(self.held_out):,} held-out test cases are kept" if self.held_out else ""
         return f"trained on {names}{kept}"
-
-
-def _specs(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        found = [v for k, v in value.items() if k == "dataset" and isinstance(v, str)]
-        return found + [s for v in value.values() for s in _specs(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _specs(v)]
-    return []
-
-
-def training_specs(card: dict[str, Any]) -> list[str]:
-    """Every dataset spec whose images shaped the bundle (its own, nested members', --init-from sources')."""
-    training = card.get("training") or {}
-    specs = _specs(training)
-    config = training.get("config") or {}
-    for stage in ("seg", "cls"):
-        weights = (config.get(stage) or {}).get("init_weights") if isinstance(config, dict) else None
-        if weights:
-            source = Path(weights).parents[2] / "bundle.json"  # BUNDLE/members/K/seg.keras
-            try:
-                specs += training_specs(json.loads(source.read_text()))
-            except (OSError, ValueError):
-                log.warning("init weights %s: source bundle card not readable, its training data is unknown", weights)
-    return list(dict.fromkeys(specs))
 
 
 def store_dataset_name(spec: str) -> str:
@@ -94,22 +71,20 @@ def _held_out_ids(bundle_dir: Path) -> frozenset[str]:
 
 
 @lru_cache(maxsize=32)
-def _cached(path: str, name: str, version: str, card_json: str) -> TrainingData | None:
-    card = json.loads(card_json)
-    specs = training_specs(card)
+def _cached(path: str, name: str, version: str, training_json: str) -> TrainingData | None:
+    training = Training.from_json(json.loads(training_json))
+    specs = training_specs(training)  # own dataset, nested ones, --init-from sources'
     if not specs:
         return None
     datasets = tuple(dict.fromkeys(store_dataset_name(s) for s in specs))
-    own = (card.get("training") or {}).get("dataset")
     # held-out ids are case ids of the card's own dataset; an ensemble saw every fold (none held out)
-    held = _held_out_ids(Path(path)) if own and len(specs) == 1 else frozenset()
+    held = _held_out_ids(Path(path)) if training.dataset and len(specs) == 1 else frozenset()
     return TrainingData(tuple(specs), datasets, held)
 
 
-def training_data(card: dict[str, Any] | None) -> TrainingData | None:
+def training_data(card: BundleCard | None) -> TrainingData | None:
     """What the store should treat as `card`'s training cases (None: unknown or no card)."""
-    if not card:
+    if card is None:
         return None
-    slim = {k: card.get(k) for k in ("training", "name", "version")}
-    return _cached(str(card.get("path", "")), str(card.get("name")), str(card.get("version")),
-                   json.dumps(slim, sort_keys=True, default=str))
+    return _cached(str(card.path or ""), card.name, card.version,
+                   json.dumps(card.training.to_json(), sort_keys=True, default=str))

@@ -121,5 +121,5 @@ def register(app: dash.Dash) -> None:
         card = current_services().models.active_card()
         if card is None:
             return dbc.Badge("no model available", color="warning", className="p-2")
-        return dbc.Badge(f"model: {card['name']} v{card['version']}", color="light", text_color="dark",
+        return dbc.Badge(f"model: {card.name} v{card.version}", color="light", text_color="dark",
                          className="p-2", title="Active model (change on the Models page)")

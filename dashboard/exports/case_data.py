@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.card import BundleCard
+
 # Structured, non-identifying metadata an export may carry (in this order).
 EXPORT_METADATA = ("age", "sex", "history", "device", "manufacturer", "body_part", "view", "side", "birads")
 INTENDED_USE = "Research use only, not a medical device: not for diagnosis or treatment decisions."
@@ -69,13 +71,12 @@ def review_dict(row) -> dict[str, Any]:
             "created_utc": _iso(row.created)}
 
 
-def model_dict(name: str, version: str, card: dict[str, Any] | None) -> dict[str, Any]:
+def model_dict(name: str, version: str, card: BundleCard | None) -> dict[str, Any]:
     out: dict[str, Any] = {"name": name, "version": version}
-    if card and str(card.get("version")) == str(version):
-        out["created"] = card.get("created")
-        threshold = (card.get("thresholds") or {}).get("malignant")
-        out["threshold_malignant"] = None if threshold is None else float(threshold)
-        out["intended_use"] = card.get("intended_use")
+    if card and card.version == str(version):
+        out["created"] = card.created
+        out["threshold_malignant"] = card.thresholds.malignant
+        out["intended_use"] = card.intended_use
     return out
 
 

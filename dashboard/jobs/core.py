@@ -76,7 +76,7 @@ def validate_spec(raw: dict[str, Any], settings, models) -> dict[str, Any]:
             raise JobError("limit must be a whole number of items") from None
         if not 1 <= limit <= MAX_ITEMS:
             raise JobError(f"limit must be between 1 and {MAX_ITEMS}")
-    spec: dict[str, Any] = {"kind": kind, "model": str(card["name"]), "limit": limit}
+    spec: dict[str, Any] = {"kind": kind, "model": card.name, "limit": limit}
     if kind == "rescore":
         query = str(raw.get("filter") or "").strip()
         if query and not query.startswith("?"):
@@ -165,7 +165,7 @@ def run_job(services, jobs, job_id: str, spec: dict[str, Any],
         jobs.finish(job_id, "failed", str(exc))
         raise
     jobs.start(job_id, total=len(items))
-    log.info("job %s: %s of %d items with %s %s", job_id, spec["kind"], len(items), card["name"], card["version"])
+    log.info("job %s: %s of %d items with %s %s", job_id, spec["kind"], len(items), card.name, card.version)
     root = None
     if spec["kind"] == "batch" and spec["source"].startswith("folder:"):
         root = allowed_path(spec["source"].partition(":")[2], services.settings.job_roots)

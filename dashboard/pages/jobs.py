@@ -73,7 +73,7 @@ def jobs_table(jobs: list[dict]) -> dbc.Table | html.P:
 
 def layout(**_query) -> html.Div:
     services = current_services()
-    models = [c["name"] for c in services.models.valid_bundles()]
+    models = [c.name for c in services.models.valid_bundles()]
     active = services.models.active_name()
     from dashboard.jobs.core import KINDS
 

@@ -41,6 +41,7 @@ from dashboard.figures import plotlyjs
 from dashboard.figures.style import FONT_FAMILY, TEMPLATE, empty_figure
 from dashboard.services import current_services
 from dashboard.services.cache import stable_key
+from pipeline.card import BundleCard
 from pipeline.metrics import confusion_matrix
 
 METRICS_FILTER = "metrics-filter"
@@ -50,7 +51,7 @@ def load_curves(services, f: CohortFilter):
     """Memoised CohortCurves for the filter and the active model, without the model's own training cases
     (a model's training patients are never evidence of its quality: dashboard/cohort/training.py)."""
     card = services.models.active_card()
-    model = None if card is None else (str(card["name"]), str(card["version"]))
+    model = None if card is None else card.identity
     training = training_data(card)
     key = stable_key("curves", CURVES_VERSION, f.to_query(), model, queries.data_version(services.store),
                      "no-training", training.datasets if training else None, len(training.held_out) if training else 0)
@@ -73,11 +74,8 @@ def training_note(services, f: CohortFilter, model) -> list:
                       color="info", className="py-2 mt-2 mb-0 ll-training-note")]
 
 
-def default_threshold(card: dict | None) -> float:
-    try:
-        return round(float(card["thresholds"]["malignant"]), 2)  # the slider's step
-    except (TypeError, KeyError, ValueError):
-        return 0.5
+def default_threshold(card: BundleCard | None) -> float:
+    return 0.5 if card is None else round(card.thresholds.malignant, 2)  # the slider's step
 
 
 def _pct(value: float) -> str:

@@ -24,6 +24,8 @@ from dashboard import ids
 from dashboard.auth import ADMIN, allows, audit, current_user, require
 from dashboard.figures.style import FONT_FAMILY
 from dashboard.services import current_services
+from pipeline.bundle import BrokenBundle
+from pipeline.card import BundleCard
 from pipeline.errors import BundleError
 
 
@@ -39,13 +41,12 @@ def _dig(data: Any, *path: str) -> Any:
     return data
 
 
-def validation(card: dict | None) -> dict[str, Any] | None:
+def validation(card: BundleCard | None) -> dict[str, Any] | None:
     """The card's `metrics.validation` (written by `train`), or None."""
-    section = _dig(card or {}, "metrics", "validation")
-    return section if isinstance(section, dict) else None
+    return None if card is None or card.metrics.validation is None else dict(card.metrics.validation)
 
 
-def card_warnings(card: dict | None) -> list[str]:
+def card_warnings(card: BundleCard | None) -> list[str]:
     """The plain-language warnings to show for a bundle (from its validation report); [] when none."""
     warnings = (validation(card) or {}).get("warnings")
     if not isinstance(warnings, list):
@@ -59,7 +60,7 @@ def _ci_text(ci: Any, digits: int = 2) -> str:
     return ""
 
 
-def validation_lines(card: dict | None) -> list[str]:
+def validation_lines(card: BundleCard | None) -> list[str]:
     """The validation figures as short texts ('AUC 0.892 [0.85–0.94]'); [] when the card has none."""
     val = validation(card)
     if val is None:
@@ -77,7 +78,7 @@ def validation_lines(card: dict | None) -> list[str]:
     return lines
 
 
-def warnings_alert(card: dict | None, compact: bool = False) -> Any:
+def warnings_alert(card: BundleCard | None, compact: bool = False) -> Any:
     """A warning box listing the bundle's warnings, or "" when it has none."""
     warnings = card_warnings(card)
     if not warnings:
@@ -88,7 +89,7 @@ def warnings_alert(card: dict | None, compact: bool = False) -> Any:
                      color="warning", className="py-2 mb-2 ll-model-warnings")
 
 
-def bundle_preview(card: dict | None) -> Any:
+def bundle_preview(card: BundleCard | None) -> Any:
     """Under the switch: the selected bundle's validation figures and warnings, before anyone activates it."""
     if card is None:
         return ""
@@ -99,23 +100,23 @@ def bundle_preview(card: dict | None) -> Any:
     return html.Div([figures, warnings_alert(card, compact=True)])
 
 
-def confirm_body(card: dict, warnings: list[str]) -> list[Any]:
+def confirm_body(card: BundleCard, warnings: list[str]) -> list[Any]:
     """The confirmation dialog's text: which bundle, which warnings, what activating does."""
-    return [html.P(["Validation of ", html.B(f"{card.get('name')} v{card.get('version', '')}"), " found ",
+    return [html.P(["Validation of ", html.B(f"{card.name} v{card.version}"), " found ",
                     html.B(f"{len(warnings)} warning{'s' if len(warnings) > 1 else ''}"), ":"]),
             html.Ul([html.Li(w) for w in warnings]),
             html.P("Activating it changes the model behind every user's next prediction. Activate it anyway?",
                    className="mb-0")]
 
 
-def evaluations(card: dict) -> list[dict[str, Any]]:
+def evaluations(card: BundleCard) -> list[dict[str, Any]]:
     """Each evaluation a card records, as one row: where it comes from, images, AUC (+CI), Dice, sens/spec, ECE.
 
     Cards write them in several shapes: `metrics.holdout` (train --test-fraction / --holdout-fold),
     `metrics.pooled_oof` and `metrics.cross_validation` (CV ensembles: pooled out-of-fold predictions,
     mean of the folds), or flat `metrics.auc` / `metrics.dice` (older cards).
     """
-    metrics = card.get("metrics") or {}
+    metrics = card.metrics.to_json()
     rows = []
     for key, title in (("holdout", "held-out test patients"), ("pooled_oof", "cross-validation, pooled out-of-fold")):
         section = metrics.get(key)
@@ -147,7 +148,7 @@ def evaluations(card: dict) -> list[dict[str, Any]]:
     return rows
 
 
-def headline(card: dict) -> tuple[float | None, float | None]:
+def headline(card: BundleCard) -> tuple[float | None, float | None]:
     """(AUC, Dice) for the bundle table: the first evaluation that has them."""
     rows = evaluations(card)
     auc = next((r["auc"] for r in rows if r["auc"] is not None), None)
@@ -165,24 +166,21 @@ def _kv(items: list[tuple[str, Any]]) -> html.Dl:
                    className="ll-kv row mb-0")
 
 
-def training_items(card: dict) -> list[tuple[str, Any]]:
-    training = card.get("training") or {}
-    split = training.get("split") or {}
-    minutes = training.get("minutes") or {}
-    epochs = training.get("epochs") or {}
+def training_items(card: BundleCard) -> list[tuple[str, Any]]:
+    training = card.training
     images = None
-    if training.get("n_train") is not None:
-        images = f"{training['n_train']:,} training, {training.get('n_val', 0):,} validation"
-        if split.get("n_test"):
-            images += f", {split['n_test']:,} held-out test"
+    if training.n_train is not None:
+        images = f"{training.n_train:,} training, {training.n_val or 0:,} validation"
+        if training.split.n_test:
+            images += f", {training.split.n_test:,} held-out test"
     return [
-        ("Dataset", training.get("dataset")),
+        ("Dataset", training.dataset),
+        ("Data sources", "; ".join(f"{s.name} ({s.licence})" for s in card.data_sources)),
         ("Images", images),
-        ("Split", split.get("kind") if isinstance(split, dict) else None),
-        ("Epochs", ", ".join(f"{k} {v}" for k, v in epochs.items()) if isinstance(epochs, dict) else epochs),
-        ("Training time", f"{minutes.get('this_run')} min" if isinstance(minutes, dict) and minutes.get("this_run")
-         else None),
-        ("Seed", training.get("seed")),
+        ("Split", training.split.kind),
+        ("Epochs", ", ".join(f"{k} {v}" for k, v in training.epochs.items())),
+        ("Training time", f"{training.minutes['this_run']} min" if training.minutes.get("this_run") else None),
+        ("Seed", training.seed),
     ]
 
 
@@ -222,7 +220,7 @@ def subgroup_table(subgroups: list[dict]) -> Any:
                                   className="ll-subgroups")], className="mb-2")
 
 
-def card_view(card: dict | None, loaded: dict | None = None) -> html.Div:
+def card_view(card: BundleCard | None, loaded: dict | None = None) -> html.Div:
     """The active bundle in one screen: identity, intended use, training, evaluations, thresholds.
 
     The raw bundle.json (config, architecture, calibration) stays in the bundle folder; subgroups
@@ -234,13 +232,12 @@ def card_view(card: dict | None, loaded: dict | None = None) -> html.Div:
              else "loads in each worker when it starts")
     rows = evaluations(card)
     subgroups = next((r["subgroups"] for r in rows if r["subgroups"]), [])
-    thresholds = card.get("thresholds") or {}
     return html.Div(
         [
-            html.H3([card["name"], html.Small(f"  v{card['version']}", className="text-muted")]),
-            html.P([f"Created {str(card.get('created', '?'))[:19]}", " · ", state], className="text-muted mb-2"),
+            html.H3([card.name, html.Small(f"  v{card.version}", className="text-muted")]),
+            html.P([f"Created {(card.created or '?')[:19]}", " · ", state], className="text-muted mb-2"),
             warnings_alert(card),
-            dbc.Alert(["Intended use: ", html.B(card.get("intended_use", "not stated"))], color="info", className="py-2"),
+            dbc.Alert(["Intended use: ", html.B(card.intended_use)], color="info", className="py-2"),
             html.H5("Training", className="mt-2"),
             _kv(training_items(card)),
             html.H5("Evaluation", className="mt-3"),
@@ -248,16 +245,15 @@ def card_view(card: dict | None, loaded: dict | None = None) -> html.Div:
             _validation_note(card),
             subgroup_table(subgroups),
             html.H5("Decision", className="mt-3"),
-            _kv([("Malignant if calibrated P(malignant) ≥", _f(_num(thresholds.get("malignant")), 3)),
-                 ("Segmentation threshold", _f(_num(thresholds.get("segmentation")), 2)),
-                 ("Calibration", (card.get("calibration") or {}).get("method") if isinstance(card.get("calibration"),
-                                                                                            dict) else None)]),
-            html.Small(f"Full card: {card.get('path', '')}/bundle.json", className="text-muted d-block mt-2"),
+            _kv([("Malignant if calibrated P(malignant) ≥", _f(card.thresholds.malignant, 3)),
+                 ("Segmentation threshold", _f(card.thresholds.segmentation, 2)),
+                 ("Calibration", "platt" if card.calibration is not None else None)]),
+            html.Small(f"Full card: {card.path or ''}/bundle.json", className="text-muted d-block mt-2"),
         ]
     )
 
 
-def _validation_note(card: dict) -> Any:
+def _validation_note(card: BundleCard) -> Any:
     val = validation(card)
     if val is None:
         return ""
@@ -271,28 +267,32 @@ def _validation_note(card: dict) -> Any:
     return html.Small("; ".join(parts), className="text-muted d-block mb-2") if parts else ""
 
 
-def other_warnings(cards: list[dict], active: str | None) -> Any:
+def other_warnings(cards: list[BundleCard | BrokenBundle], active: str | None) -> Any:
     """Collapsed warning lists of the bundles that are not active (the active one's are on its card)."""
-    items = [html.Details([html.Summary(f"⚠ {c.get('name')} v{c.get('version', '')}: {len(card_warnings(c))} "
+    items = [html.Details([html.Summary(f"⚠ {c.name} v{c.version}: {len(card_warnings(c))} "
                                         f"warning{'s' if len(card_warnings(c)) > 1 else ''}"),
                            html.Ul([html.Li(w) for w in card_warnings(c)], className="small mb-1")], className="mt-2")
-             for c in cards if "error" not in c and c.get("name") != active and card_warnings(c)]
+             for c in cards if isinstance(c, BundleCard) and c.name != active and card_warnings(c)]
     return html.Div(items) if items else ""
 
 
-def bundle_rows(cards: list[dict], active: str | None) -> list[dict]:
+def bundle_rows(cards: list[BundleCard | BrokenBundle], active: str | None) -> list[dict]:
     rows = []
     for c in cards:
-        auc, dice = headline(c) if "error" not in c else (None, None)
+        if isinstance(c, BrokenBundle):
+            rows.append({"name": c.name, "version": "", "created": "", "auc": None, "dice": None, "warnings": None,
+                         "status": "error: " + c.error})
+            continue
+        auc, dice = headline(c)
         rows.append(
             {
-                "name": c.get("name"),
-                "version": c.get("version", ""),
-                "created": str(c.get("created", ""))[:10],
+                "name": c.name,
+                "version": c.version,
+                "created": (c.created or "")[:10],
                 "auc": None if auc is None else round(auc, 3),
                 "dice": None if dice is None else round(dice, 3),
-                "warnings": len(card_warnings(c)) if "error" not in c else None,
-                "status": "error: " + c["error"] if "error" in c else ("active" if c.get("name") == active else "ok"),
+                "warnings": len(card_warnings(c)),
+                "status": "active" if c.name == active else "ok",
             }
         )
     return rows
@@ -302,10 +302,10 @@ def layout(**_query):
     services = current_services()
     cards = services.models.bundles(fresh=True)
     active = services.models.active_name()
-    options = [{"label": f"{c['name']} v{c['version']}" + (f" — ⚠ {len(card_warnings(c))} warning"
-                                                            f"{'s' if len(card_warnings(c)) > 1 else ''}"
-                                                            if card_warnings(c) else ""),
-                "value": c["name"]} for c in cards if "error" not in c]
+    options = [{"label": f"{c.name} v{c.version}" + (f" — ⚠ {len(card_warnings(c))} warning"
+                                                      f"{'s' if len(card_warnings(c)) > 1 else ''}"
+                                                      if card_warnings(c) else ""),
+                "value": c.name} for c in cards if isinstance(c, BundleCard)]
     user = current_user()
     can_switch = user is not None and allows(user.role, ADMIN)
     return html.Div(
@@ -399,7 +399,7 @@ def register(app: dash.Dash) -> None:
         card = services.models.card_by_name(name) if isinstance(name, str) else None
         warnings = card_warnings(card)
         if card is not None and warnings:
-            return (dbc.Alert(f"{card['name']} has validation warnings: confirm in the dialog to activate it.",
+            return (dbc.Alert(f"{card.name} has validation warnings: confirm in the dialog to activate it.",
                               color="warning"),
                     dash.no_update, dash.no_update, dash.no_update, True, confirm_body(card, warnings))
         return (*switch(services, name), False, dash.no_update)
@@ -445,11 +445,11 @@ def switch(services, name: Any, confirmed: list[str] | None = None) -> tuple[Any
     except BundleError as exc:
         return dbc.Alert(str(exc), color="danger"), dash.no_update, dash.no_update, dash.no_update
     extra = {"warnings_confirmed": len(confirmed)} if confirmed else {}
-    audit("model.switch", target=str(card["name"]), version=str(card["version"]), previous=previous, **extra)
-    badge = dbc.Badge(f"model: {card['name']} v{card['version']}", color="light", text_color="dark",
+    audit("model.switch", target=card.name, version=card.version, previous=previous, **extra)
+    badge = dbc.Badge(f"model: {card.name} v{card.version}", color="light", text_color="dark",
                       className="p-2")
     note = f" (despite {len(confirmed)} validation warning{'s' if len(confirmed) > 1 else ''})" if confirmed else ""
-    return (dbc.Alert(f"{card['name']} v{card['version']} is now the active model for all users{note}.",
+    return (dbc.Alert(f"{card.name} v{card.version} is now the active model for all users{note}.",
                       color="warning" if confirmed else "success", duration=5000),
             card_view(card, services.predictors.loaded()),
-            bundle_rows(services.models.bundles(), card["name"]), badge)
+            bundle_rows(services.models.bundles(), card.name), badge)

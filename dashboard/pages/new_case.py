@@ -99,7 +99,7 @@ def advance_batch(services, batch: dict, budget_s: float = BUDGET_S) -> dict:
         if stored is None:
             results[case_id] = {"error": "this case is no longer in the store"}
             continue
-        row = stored.prediction_for(str(card["name"]), str(card["version"]))
+        row = stored.prediction_for(*card.identity)
         if row is None and time.perf_counter() < deadline:
             try:
                 # another worker answering an overlapping tick may be predicting it: leave it pending
@@ -113,7 +113,7 @@ def advance_batch(services, batch: dict, budget_s: float = BUDGET_S) -> dict:
                 log.exception("prediction failed for case %s", case_id)
                 results[case_id] = {"error": "the model failed on this image (server error)"}
                 continue
-        results[case_id] = {"row": row, "case": stored.row, "model": (str(card["name"]), str(card["version"]))}
+        results[case_id] = {"row": row, "case": stored.row, "model": card.identity}
     return results
 
 

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from pipeline.card import BundleCard
+
 log = logging.getLogger(__name__)
 
 
@@ -50,10 +52,10 @@ class PredictorPool:
         self.warm_seconds: float | None = None
 
     @staticmethod
-    def key_of(card: dict[str, Any]) -> tuple:
-        return (str(card["path"]), str(card["name"]), str(card["version"]))
+    def key_of(card: BundleCard) -> tuple:
+        return (str(card.path), card.name, card.version)
 
-    def get(self, card: dict[str, Any]):
+    def get(self, card: BundleCard):
         """The Predictor for `card`, loading it if this process has not yet."""
         key = self.key_of(card)
         if self._pid == os.getpid() and self._key == key and self._predictor is not None:
@@ -64,13 +66,13 @@ class PredictorPool:
             if self._key != key or self._predictor is None:
                 started = time.perf_counter()
                 self._predictor = None  # free the old model before loading the new one
-                self._predictor = self.factory(Path(card["path"]))
+                self._predictor = self.factory(Path(str(card.path)))
                 self._key = key
                 self.load_seconds = time.perf_counter() - started
                 log.info("model %s %s loaded in %.1f s (pid %d)", key[1], key[2], self.load_seconds, os.getpid())
             return self._predictor
 
-    def warm(self, card: dict[str, Any]) -> float:
+    def warm(self, card: BundleCard) -> float:
         """Load `card`'s model and run one throw-away prediction; returns the seconds it took.
 
         The first call of a freshly loaded Keras model traces its graph (the
@@ -84,7 +86,7 @@ class PredictorPool:
         predictor.predict(warm_up_record(), {})
         seconds = time.perf_counter() - started
         self.warm_seconds = seconds
-        log.info("model %s %s warmed in %.1f s (pid %d)", card["name"], card["version"], seconds, os.getpid())
+        log.info("model %s %s warmed in %.1f s (pid %d)", card.name, card.version, seconds, os.getpid())
         return seconds
 
     def loaded(self) -> dict[str, Any] | None:

@@ -38,8 +38,8 @@ def test_train_init_from_starts_every_layer_at_the_source_weights(tiny_bundle, t
     source_card, card = read_bundle_card(tiny_bundle), read_bundle_card(out)
     assert len(started) == 3
     for (path, weights), stage in zip(started, ("seg", "refine", "cls")):
-        source_path = (tiny_bundle / source_card["members"][0][stage]).resolve()
-        assert path == str(source_path) == card["training"]["config"][stage]["init_weights"]
+        source_path = (tiny_bundle / source_card.members[0].weight_files[stage]).resolve()
+        assert path == str(source_path) == card.training.config[stage]["init_weights"]
         source = keras.saving.load_model(source_path, compile=False)
         compared = 0
         for (name, got), src_layer in zip(weights, source.layers):
@@ -50,9 +50,12 @@ def test_train_init_from_starts_every_layer_at_the_source_weights(tiny_bundle, t
         assert compared == sum(1 for layer in source.layers if layer.get_weights())  # same architecture: all layers
 
     # and training then moved away from the starting point
-    tuned = keras.saving.load_model(out / card["members"][0]["seg"], compile=False)
-    source = keras.saving.load_model(tiny_bundle / source_card["members"][0]["seg"], compile=False)
+    tuned = keras.saving.load_model(out / card.members[0].seg, compile=False)
+    source = keras.saving.load_model(tiny_bundle / source_card.members[0].seg, compile=False)
     assert any(not np.array_equal(a, b) for a, b in zip(tuned.get_weights(), source.get_weights()))
+    # the fine-tuned bundle names the data of the bundle it started from among its sources
+    assert [s.name for s in card.data_sources] == ["synthetic cohort"]
+    assert card.provenance.command.endswith(f"--init-from {tiny_bundle}")
 
 
 def test_init_copies_only_matching_layers_across_input_sizes_and_widths(tiny_bundle):
@@ -63,7 +66,7 @@ def test_init_copies_only_matching_layers_across_input_sizes_and_widths(tiny_bun
     from pipeline.models import UNetSpec, build_unet
     from training.fit import _load_init
 
-    seg_path = str(tiny_bundle / read_bundle_card(tiny_bundle)["members"][0]["seg"])
+    seg_path = str(tiny_bundle / read_bundle_card(tiny_bundle).members[0].seg)
     source = keras.saving.load_model(seg_path, compile=False)
     bigger = build_unet(UNetSpec(input_size=96, base_filters=16, depth=3))
     _load_init(bigger, seg_path)
@@ -96,8 +99,8 @@ def test_cv_init_from_sets_both_stages_and_bad_bundles_are_refused(tiny_bundle, 
     assert main(["cv", "--dataset", "synthetic:24:5", "--folds", "2", "--config", TINY, "--out", str(tmp_path / "cv"),
                  "--init-from", str(tiny_bundle)]) == 0
     card = read_bundle_card(tiny_bundle)
-    assert seen["cfg"].seg.init_weights == str((tiny_bundle / card["members"][0]["seg"]).resolve())
-    assert seen["cfg"].cls.init_weights == str((tiny_bundle / card["members"][0]["cls"]).resolve())
+    assert seen["cfg"].seg.init_weights == str((tiny_bundle / card.members[0].seg).resolve())
+    assert seen["cfg"].cls.init_weights == str((tiny_bundle / card.members[0].cls).resolve())
     assert main(["cv", "--dataset", "synthetic:24:5", "--folds", "2", "--out", str(tmp_path / "cv2"),
                  "--init-from", str(tmp_path / "no-such-bundle")]) == 2
     assert "not found" in capsys.readouterr().err

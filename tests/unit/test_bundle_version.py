@@ -3,73 +3,72 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from pipeline.bundle import content_sha256, read_bundle_card, write_bundle_card
+from pipeline.card import BundleCard, Member, Metrics
 from pipeline.errors import BundleError
+from tests.cards import minimal_card_json
 
 
 def make(folder, weights: bytes = b"weights-1", version="20261201-120000", **extra):
     (folder / "members" / "0").mkdir(parents=True, exist_ok=True)
     for key in ("seg", "cls"):
         (folder / "members" / "0" / f"{key}.keras").write_bytes(weights + key.encode())
-    card = {"name": folder.name, "version": version, "preprocessing": {"work_max_side": 256},
-            "label_map": {"0": "benign", "1": "malignant"}, "thresholds": {"malignant": 0.5},
-            "members": [{"seg": "members/0/seg.keras", "cls": "members/0/cls.keras"}],
-            "calibration": {"temperature": 1.0, "bias": 0.0}, "metrics": {"auc": 0.8}, **extra}
-    write_bundle_card(folder, card)
+    extra = {"calibration": {"temperature": 1.0, "bias": 0.0}, "metrics": {"auc": 0.8}, **extra}
+    card = minimal_card_json(name=folder.name, version=version, **extra)
+    write_bundle_card(folder, BundleCard.from_json(card))
     return read_bundle_card(folder)
 
 
 def test_version_follows_the_weights_and_the_inference_fields(tmp_path):
     first = make(tmp_path / "a")
-    assert first["version"].startswith("20261201-120000+") and first["content_sha256"].startswith(
-        first["version"].split("+")[1])
+    assert first.version.startswith("20261201-120000+") and first.content_sha256.startswith(
+        first.version.split("+")[1])
     same = make(tmp_path / "b")  # same content, another folder: the same version (the name is the other key)
-    assert same["version"] == first["version"]
+    assert same.version == first.version
     other_weights = make(tmp_path / "c", weights=b"weights-2")
-    assert other_weights["version"] != first["version"]
+    assert other_weights.version != first.version
     recalibrated = make(tmp_path / "d", calibration={"temperature": 2.0, "bias": 0.1})
-    assert recalibrated["version"] != first["version"]
+    assert recalibrated.version != first.version
     # metrics and provenance do not change predictions: rewriting them keeps the version
     card = read_bundle_card(tmp_path / "a")
-    card["metrics"] = {"auc": 0.9, "validation": {"n": 12}}
-    write_bundle_card(tmp_path / "a", card)
-    assert read_bundle_card(tmp_path / "a")["version"] == first["version"]
+    write_bundle_card(tmp_path / "a", replace(card, metrics=Metrics(validation={"n": 12}, extra={"auc": 0.9})))
+    assert read_bundle_card(tmp_path / "a").version == first.version
 
 
 def test_an_ensemble_rebuilt_from_new_folds_gets_a_new_version(tmp_path):
     """training/ensemble.py copies its first member's version: the hash suffix makes the rebuild differ."""
     member = make(tmp_path / "fold_2")
-    ensemble = make(tmp_path / "cv5", weights=b"fold-2-weights", version=member["version"])
-    rebuilt = make(tmp_path / "cv5", weights=b"fold-3-weights", version=member["version"])
-    assert len({member["version"], ensemble["version"], rebuilt["version"]}) == 3
-    assert rebuilt["version"].count("+") == 1  # the old suffix is replaced, not stacked
+    ensemble = make(tmp_path / "cv5", weights=b"fold-2-weights", version=member.version)
+    rebuilt = make(tmp_path / "cv5", weights=b"fold-3-weights", version=member.version)
+    assert len({member.version, ensemble.version, rebuilt.version}) == 3
+    assert rebuilt.version.count("+") == 1  # the old suffix is replaced, not stacked
 
 
 def test_every_weights_file_a_member_names_is_in_the_hash(tmp_path):
     first = make(tmp_path / "r1")
     folder = tmp_path / "r2"
     (folder / "members" / "0").mkdir(parents=True)
-    card = {k: v for k, v in first.items() if k not in ("path", "has_weights")}
     for key in ("seg", "cls"):
         (folder / "members" / "0" / f"{key}.keras").write_bytes(b"weights-1" + key.encode())
     (folder / "members" / "0" / "refine.keras").write_bytes(b"stage two")
-    card["members"] = [{**card["members"][0], "refine": "members/0/refine.keras"}]
+    card = replace(first, members=(Member("members/0/seg.keras", "members/0/cls.keras", "members/0/refine.keras"),))
     write_bundle_card(folder, card)
-    with_refine = read_bundle_card(folder)["version"]
+    with_refine = read_bundle_card(folder).version
     (folder / "members" / "0" / "refine.keras").write_bytes(b"stage two, retrained")
     with pytest.raises(BundleError):
         read_bundle_card(folder)
-    write_bundle_card(folder, json.loads((folder / "bundle.json").read_text()))  # re-saved: hashed anew
-    assert read_bundle_card(folder)["version"] not in (with_refine, first["version"])
+    write_bundle_card(folder, read_bundle_card(folder, verify=False))  # re-saved: hashed anew
+    assert read_bundle_card(folder).version not in (with_refine, first.version)
 
 
 def test_a_bundle_changed_after_writing_is_refused_at_load(tmp_path):
     make(tmp_path / "a")
     (tmp_path / "a" / "members" / "0" / "cls.keras").write_bytes(b"swapped in later")
-    with pytest.raises(BundleError, match="changed after it was written"):
+    with pytest.raises(BundleError, match="cls.keras does not match the sha256 .* changed or damaged after the bundle was written"):
         read_bundle_card(tmp_path / "a")
     make(tmp_path / "b")
     path = tmp_path / "b" / "bundle.json"
@@ -87,5 +86,5 @@ def test_cards_written_before_content_versions_still_read(tmp_path):
     legacy.pop("content_sha256")
     legacy["version"] = "20250101-000000"
     path.write_text(json.dumps(legacy))
-    assert read_bundle_card(tmp_path / "old")["version"] == "20250101-000000"
-    assert content_sha256(tmp_path / "old", legacy) == card["content_sha256"]
+    assert read_bundle_card(tmp_path / "old").version == "20250101-000000"
+    assert content_sha256(tmp_path / "old", legacy) == card.content_sha256

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.bundle import read_bundle_card
+from tests.cards import make_card, minimal_card_json
 from training.__main__ import main
 from training.external import (
     ExternalValidationError,
@@ -83,9 +85,7 @@ def _bundle(root: Path, dataset: str, **card) -> Path:
     (root / "members" / "0").mkdir(parents=True)
     for name in ("seg.keras", "cls.keras"):
         (root / "members" / "0" / name).write_bytes(b"")
-    base = {"format_version": 1, "name": root.name, "version": "1", "preprocessing": {}, "label_map": {},
-            "thresholds": {"malignant": 0.5}, "members": [{"seg": "members/0/seg.keras", "cls": "members/0/cls.keras"}],
-            "training": {"dataset": dataset, "config": {}}, "metrics": {}}
+    base = minimal_card_json(name=root.name, version="1", training={"dataset": dataset, "config": {}})
     (root / "bundle.json").write_text(json.dumps({**base, **card}))
     return root
 
@@ -103,7 +103,7 @@ def test_external_counts_the_init_from_source_as_seen(tmp_path):
     source = _bundle(tmp_path / "busbra", "busbra:/data/bus-bra")
     tuned = {"training": {"dataset": "breast-lesions-usg:/data/breast",
                           "config": {"seg": {"init_weights": str(source / "members/0/seg.keras")}}}}
-    card = json.loads(_bundle(tmp_path / "tuned", "unused", **tuned).joinpath("bundle.json").read_text())
+    card = read_bundle_card(_bundle(tmp_path / "tuned", "unused", **tuned))
     with pytest.raises(ExternalValidationError, match="trained on 'busbra"):
         refuse_if_seen(card, "busbra:/data/bus-bra")
     with pytest.raises(ExternalValidationError):
@@ -111,7 +111,7 @@ def test_external_counts_the_init_from_source_as_seen(tmp_path):
     refuse_if_seen(card, "busi:/data/busi")  # never seen: no error
     assert dataset_identity("manifest:a.csv") != dataset_identity("manifest:b.csv")
     with pytest.raises(ExternalValidationError, match="does not record"):
-        refuse_if_seen({"name": "x", "training": {}}, "busi:/data/busi")
+        refuse_if_seen(make_card(name="x", training={}), "busi:/data/busi")
 
 
 def test_in_domain_figures_from_fold_metrics_card_or_explicit_file(tmp_path):
@@ -120,14 +120,14 @@ def test_in_domain_figures_from_fold_metrics_card_or_explicit_file(tmp_path):
     fold = _bundle(tmp_path / "fold_1", "busbra:/d")
     (fold / "fold_metrics.json").write_text(json.dumps(metrics))
     _predictions(fold / "predictions.csv")
-    summary = in_domain_summary(fold, json.loads((fold / "bundle.json").read_text()))
+    summary = in_domain_summary(fold, read_bundle_card(fold))
     assert summary["source"].endswith("fold_metrics.json") and summary["dice"] == 0.88 and summary["n"] == 316
     assert isinstance(summary["calibration_slope"], float)
-    ensemble_card = {"metrics": {"pooled_oof": metrics}}
+    ensemble_card = make_card(metrics={"pooled_oof": metrics})
     assert in_domain_summary(tmp_path, ensemble_card)["source"] == "bundle cross-validation"
     (tmp_path / "cv_summary.json").write_text(json.dumps({"pooled": metrics}))
-    assert in_domain_summary(tmp_path, {}, str(tmp_path / "cv_summary.json"))["auc"] == 0.9
-    assert in_domain_summary(tmp_path / "nothing", {}) is None
+    assert in_domain_summary(tmp_path, None, str(tmp_path / "cv_summary.json"))["auc"] == 0.9
+    assert in_domain_summary(tmp_path / "nothing", None) is None
     table = external_markdown({"model": "m", "in_domain": summary,
                                "external": {"dataset": "breast:/x", "auc": 0.79, "auc_ci95": [0.73, 0.84], "n": 252}})
     assert "| AUC [95% CI] | 0.900 [0.850, 0.940] | 0.790 [0.730, 0.840] |" in table

@@ -159,7 +159,7 @@ def test_metrics_empty_cohort(services):
 
 def test_models_page_pieces(services):
     card = services.models.active_card()
-    rows = models_page.bundle_rows(services.models.bundles(), card["name"])
+    rows = models_page.bundle_rows(services.models.bundles(), card.name)
     assert rows[0]["status"] == "active" and rows[0]["auc"] == 0.81
     assert "research use" in str(models_page.card_view(card))
 

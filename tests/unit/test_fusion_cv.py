@@ -15,6 +15,7 @@ from pipeline.patient_features import METADATA_FEATURES
 from training.fusion_cv import MODEL_SPECS, FusionConfig, cross_validate, fit_deployable, fold_assignment, out_of_fold
 from training.fusion_data import check_out_of_sample, feature_groups
 from training.fusion_stats import delong_paired, paired_test
+from tests.cards import make_card
 
 
 class MemoryModel:
@@ -115,11 +116,11 @@ def test_paired_delong_agrees_with_the_bootstrap():
 
 
 def test_a_model_trained_on_the_same_dataset_is_refused(tmp_path):
-    card = {"name": "m", "training": {"dataset": f"breast:{tmp_path}"}}
+    card = make_card(name="m", training={"dataset": f"breast:{tmp_path}"})
     with pytest.raises(DatasetError, match="in-sample"):
         check_out_of_sample(card, f"breast-lesions-usg:{tmp_path}/.")
-    check_out_of_sample({"name": "m", "training": {"dataset": "busbra:/elsewhere"}}, f"breast:{tmp_path}")
-    nested = {"name": "ens", "training": {"members": [{"dataset": f"breast-lesions-usg:{tmp_path}"}]}}
+    check_out_of_sample(make_card(name="m", training={"dataset": "busbra:/elsewhere"}), f"breast:{tmp_path}")
+    nested = make_card(name="ens", training={"members": [{"dataset": f"breast-lesions-usg:{tmp_path}"}]})
     with pytest.raises(DatasetError):
         check_out_of_sample(nested, f"breast-lesions-usg:{tmp_path}")
 

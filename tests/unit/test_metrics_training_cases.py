@@ -12,6 +12,7 @@ from dashboard.factory import create_app
 from dashboard.pages import metrics as metrics_page
 from dashboard.settings import Settings
 from pipeline.io import record_from_array
+from tests.cards import make_card
 from tests.fakes_predictor import FakePredictor, make_fake_bundle
 
 SPEC = "synthetic:12:7"
@@ -44,9 +45,9 @@ def test_store_names_and_specs():
     assert store_dataset_name("synthetic:200:0") == "synthetic:200:0"
     assert store_dataset_name("busbra:../shared/data/bus-bra") == "busbra"
     assert store_dataset_name("breast-lesions-usg:/x") == "breast-lesions-usg"
-    card = {"training": {"dataset": "busbra:/a", "members": [{"training": {"dataset": "busbra:/a"}}]}}
-    assert training_specs(card) == ["busbra:/a"]
-    assert training_data(None) is None and training_data({"training": {}}) is None
+    card = make_card(training={"dataset": "busbra:/a", "members": [{"training": {"dataset": "busbra:/a"}}]})
+    assert training_specs(card.training) == ["busbra:/a"]
+    assert training_data(None) is None and training_data(make_card(training={})) is None
 
 
 def test_training_cases_are_left_out_and_counted(app, services):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from training.ood import describe_training_data, training_cases
+from tests.cards import make_card
 
 
 def test_describe_training_data_counts_scanners():
@@ -23,15 +24,15 @@ def test_training_cases_rebuilds_train_and_cv_splits(tmp_path, monkeypatch):
 
     cases = [Case(f"c{i}", f"p{i // 2}", "x.png", "benign" if i % 3 else "malignant") for i in range(40)]
     monkeypatch.setattr(pipeline.datasets, "load_cases", lambda spec: list(cases))
-    card = {"training": {"dataset": "fake:1", "n_train": 34, "config": {"seed": 0, "val_fraction": 0.15},
-                         "split": {"kind": "train/val", "seed": 0, "test_fraction": 0.0}}}
-    train, val, test = training_cases(card, tmp_path)
+    training = {"dataset": "fake:1", "n_train": 34, "config": {"seed": 0, "val_fraction": 0.15},
+                "split": {"kind": "train/val", "seed": 0, "test_fraction": 0.0}}
+    train, val, test = training_cases(make_card(training=training), tmp_path)
     assert len(train) + len(val) == 40 and not test
     assert not {c.patient_id for c in train} & {c.patient_id for c in val}
     cv_dir = tmp_path / "cv"
     (cv_dir / "fold_2").mkdir(parents=True)
     (cv_dir / "folds.json").write_text(json.dumps({f"c{i}": 1 + (i // 2) % 4 for i in range(40)}))
-    card["training"]["split"] = {"kind": "cv", "fold": 2}
+    card = make_card(training={**training, "split": {"kind": "cv", "fold": 2}})
     train, val, test = training_cases(card, cv_dir / "fold_2")
     assert {c.case_id for c in test} == {f"c{i}" for i in range(40) if 1 + (i // 2) % 4 == 2}
     assert len(train) + len(val) + len(test) == 40
@@ -80,6 +81,6 @@ def test_an_ensemble_card_cannot_be_rebuilt_and_says_what_to_do(tmp_path, monkey
     from pipeline.types import Case
 
     monkeypatch.setattr(pipeline.datasets, "load_cases", lambda spec: [Case("c", "p", "x.png", "benign")])
-    card = {"training": {"dataset": "fake:1", "split": {"kind": "cv-ensemble", "folds": ["fold_1"]}}}
+    card = make_card(training={"dataset": "fake:1", "split": {"kind": "cv-ensemble", "folds": ["fold_1"]}})
     with pytest.raises(ValueError, match="first fold's bundle"):
         training_cases(card, tmp_path)

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.bundle import read_bundle_card
+from pipeline.card import BundleCard
 from pipeline.errors import BundleError
 from training.report.history import History, load_history
 
@@ -56,7 +57,7 @@ class Artifacts:
 
     model_dir: Path
     out: Path
-    card: dict[str, Any]
+    card: BundleCard
     card_problem: str | None
     evaluation: Artifact
     predictions: pd.DataFrame | None
@@ -73,7 +74,7 @@ class Artifacts:
     @property
     def threshold(self) -> float | None:
         value = (self.evaluation.data or {}).get("classification", {}).get("threshold")
-        return value if value is not None else self.card.get("thresholds", {}).get("malignant")
+        return value if value is not None else self.card.thresholds.malignant
 
 
 def _read_json(path: Path) -> tuple[Any, str | None]:
@@ -94,19 +95,13 @@ def _read_csv(path: Path | None) -> pd.DataFrame | None:
         return None
 
 
-def read_card(model_dir: Path) -> tuple[dict[str, Any], str | None]:
-    """The bundle card; weights are not needed for a report, so a card whose
-    weight files are missing is still read (with the problem noted)."""
+def read_card(model_dir: Path) -> tuple[BundleCard, str | None]:
+    """The bundle card; weights are not needed for a report, so a valid card whose weight files
+    are missing or changed is still read (with the problem noted). An invalid card is an error."""
     try:
         return read_bundle_card(model_dir), None
     except BundleError as exc:
-        card_path = model_dir / "bundle.json"
-        if not card_path.is_file():
-            raise
-        card, problem = _read_json(card_path)
-        if not isinstance(card, dict):
-            raise BundleError(problem or f"{card_path} is not a JSON object") from exc
-        return card, str(exc)
+        return read_bundle_card(model_dir, require_weights=False, verify=False), str(exc)
 
 
 def find_file(name: str, roots: list[Path], max_depth: int = 3) -> Path | None:
@@ -151,7 +146,7 @@ def locate(kind: str, filename: str, explicit: str | None, defaults: list[Path],
     return art
 
 
-def _evaluation(model_dir: Path, out: Path, card: dict[str, Any]) -> tuple[Artifact, pd.DataFrame | None]:
+def _evaluation(model_dir: Path, out: Path, card: BundleCard) -> tuple[Artifact, pd.DataFrame | None]:
     """metrics.json of `evaluate` in --out, else what `cv`/`train` left in the bundle."""
     art = Artifact("evaluation", COMMANDS["evaluation"].format(model=model_dir, out=out))
     candidates = [(out / "metrics.json", out / "predictions.csv"),
@@ -164,16 +159,15 @@ def _evaluation(model_dir: Path, out: Path, card: dict[str, Any]) -> tuple[Artif
                 art.path = metrics_path
                 art.figures = {**_figures(out, EVAL_FIGURES), **_figures(metrics_path.parent, EVAL_FIGURES)}
                 return art, _read_csv(predictions_path)
-    holdout = card.get("metrics", {}).get("holdout") if isinstance(card.get("metrics"), dict) else None
-    if isinstance(holdout, dict):
-        art.data, art.path = holdout, model_dir / "bundle.json"
+    holdout = card.metrics.holdout
+    if holdout is not None:
+        art.data, art.path = dict(holdout), model_dir / "bundle.json"
         return art, _read_csv(model_dir / "test_predictions.csv")
     return art, None
 
 
-def _cv(explicit: str | None, model_dir: Path, out: Path, card: dict[str, Any]) -> Artifact:
-    defaults = [out, model_dir, model_dir.parent] if card.get("training", {}).get("split", {}).get("kind") == "cv" \
-        else [out, model_dir]
+def _cv(explicit: str | None, model_dir: Path, out: Path, card: BundleCard) -> Artifact:
+    defaults = [out, model_dir, model_dir.parent] if card.training.split.kind == "cv" else [out, model_dir]
     art = Artifact("cv", COMMANDS["cv"])
     roots = [Path(explicit)] if explicit else defaults
     for root in roots:
@@ -185,9 +179,9 @@ def _cv(explicit: str | None, model_dir: Path, out: Path, card: dict[str, Any]) 
     if explicit:
         art.problem = f"no cv_summary.json in {explicit}"
         return art
-    metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
-    if metrics.get("cross_validation"):  # an ensemble or train --cv-summary card carries the CV table
-        art.data = {"table": metrics["cross_validation"], "pooled": metrics.get("pooled_oof"), "per_fold": []}
+    metrics = card.metrics
+    if metrics.cross_validation:  # an ensemble or train --cv-summary card carries the CV table
+        art.data = {"table": dict(metrics.cross_validation), "pooled": metrics.pooled_oof, "per_fold": []}
         art.path = model_dir / "bundle.json"
     return art
 

@@ -17,16 +17,16 @@ from training.report.artifacts import Artifacts
 from training.report.claim import claim_section
 from training.report.doc import Block, Bullets, Document, Figure, Note, Paragraph, Section, Table, not_available
 from training.report.facts import Facts, collect
-from training.report.fmt import get, num
+from training.report.fmt import num
 from training.report.history import plot_history
 from training.report.sections_results import CAPTIONS
 
 
 def _meta(art: Artifacts, facts: Facts) -> list[tuple[str, str]]:
-    return [("model", f"{facts.model} (version {art.card.get('version', '?')}, {len(art.card.get('members') or [])} member(s))"),
-            ("bundle", str(art.model_dir)), ("trained on", str(get(art.card, "training", "dataset", default="?"))),
-            ("evaluated on", facts.dataset), ("code commit", str(art.card.get("git_commit") or "not recorded")),
-            ("intended use", str(art.card.get("intended_use", "research use; not a medical device")))]
+    return [("model", f"{facts.model} (version {art.card.version}, {len(art.card.members)} member(s))"),
+            ("bundle", str(art.model_dir)), ("trained on", str(art.card.training.dataset or "?")),
+            ("evaluated on", facts.dataset), ("code commit", str(art.card.provenance.git_commit or "not recorded")),
+            ("intended use", art.card.intended_use)]
 
 
 def summary(art: Artifacts, facts: Facts) -> Section:
@@ -82,27 +82,26 @@ def _slide(key: str, title: str, lines: list[str | None], *blocks: Block | None)
 def build_slides(art: Artifacts, figures_dir: Path) -> Document:
     facts = collect(art)
     figs = result_sections.eval_figures(art, figures_dir)
-    tr = art.card.get("training") or {}
-    pre = art.card.get("preprocessing") or {}
-    models = art.card.get("models") or {}
+    tr = art.card.training
+    pre = art.card.preprocessing
+    models = art.card.models
     data_sec = data_sections.data(art)
     characteristics = next((b for b in data_sec.blocks if isinstance(b, Table) and b.caption.startswith("Case")), None)
-    split = tr.get("split") or {}
     curves = plot_history(art.history, figures_dir / "training_curves.png") if art.history.found else None
     slides = [
         _slide("data", "Data", [
-            f"Training data: {tr.get('dataset', '?')}; evaluated on {facts.dataset}.",
-            f"Split: {split.get('kind', '?')} (by patient); {num(tr.get('n_train'))} training / {num(tr.get('n_val'))} "
+            f"Training data: {tr.dataset or '?'}; evaluated on {facts.dataset}.",
+            f"Split: {tr.split.kind or '?'} (by patient); {num(tr.n_train)} training / {num(tr.n_val)} "
             "validation images.",
-            f"Preprocessing: long side {num(pre.get('work_max_side'))} px, {pre.get('normalisation', '?')}; "
-            f"segmenter {num(pre.get('seg_input_size'))} px, classifier {num(pre.get('cls_input_size'))} px crop."],
+            f"Preprocessing: long side {num(pre.work_max_side)} px, per-image standardisation "
+            f"({pre.normalisation}); segmenter {num(pre.seg_input_size)} px, classifier {num(pre.cls_input_size)} px crop."],
             characteristics),
         _slide("method", "Method", [
             "Segmentation: " + ", ".join(f"{k} {v}" for k, v in (models.get("segmentation") or {}).items()
                                          if k in ("input_size", "base_filters", "depth", "block")),
             "Classification: " + ", ".join(f"{k} {v}" for k, v in (models.get("classifier") or {}).items()
                                            if k in ("input_size", "backbone", "stages", "base_filters")),
-            f"Epochs {num(get(tr, 'epochs', 'segmentation'))} + {num(get(tr, 'epochs', 'classifier'))}; "
+            f"Epochs {num(tr.epochs.get('segmentation'))} + {num(tr.epochs.get('classifier'))}; "
             f"minutes {num(art.history.minutes.get('segmentation'), 1)} + {num(art.history.minutes.get('classifier'), 1)}.",
             "Platt calibration and Youden threshold on validation patients; patient-bootstrap 95% CIs."],
             Figure(curves, "Training curves (train solid, validation dashed)") if curves else None),

@@ -109,8 +109,8 @@ def collect(art: Artifacts) -> Facts:
     fus = art.fusion.data if isinstance(art.fusion.data, dict) else None
     cv = art.cv.data if isinstance(art.cv.data, dict) else None
     return Facts(
-        model=str(art.card.get("name", art.model_dir.name)),
-        dataset=str(metrics.get("dataset") or get(art.card, "training", "dataset") or "unknown dataset"),
+        model=art.card.name,
+        dataset=str(metrics.get("dataset") or art.card.training.dataset or "unknown dataset"),
         segmentation=_seg(metrics), classification=_cls(metrics),
         cross_validation=_cv(cv) if cv else None,
         radiologists=_radiologists(rad) if rad else None,

@@ -17,7 +17,8 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from pipeline.card import BundleCard
 
 STAGES = {"seg": "segmentation", "cls": "classifier"}
 RUN_START = re.compile(r"training on (\d+) images, validating on (\d+)")
@@ -87,17 +88,16 @@ def parse_log(text: str) -> dict[tuple[int, int], dict[str, StageHistory]]:
             for key, stages in runs.items() if stages}
 
 
-def _candidate_logs(model_dir: Path, card: dict[str, Any]) -> list[Path]:
+def _candidate_logs(model_dir: Path, card: BundleCard) -> list[Path]:
     home = Path(os.environ.get("LESIONLENS_HOME", Path(__file__).resolve().parents[2] / "var"))
     folders = [model_dir, model_dir.parent, home / "logs"]
     logs = [p for folder in folders if folder.is_dir() for p in sorted(folder.glob("*.log"))]
-    preferred = {model_dir.name, model_dir.parent.name, str(card.get("name", ""))}
+    preferred = {model_dir.name, model_dir.parent.name, card.name}
     return sorted(dict.fromkeys(logs), key=lambda p: p.stem not in preferred)
 
 
-def _minutes(model_dir: Path, card: dict[str, Any]) -> dict[str, float]:
-    minutes = {k: float(v) for k, v in (card.get("training", {}).get("minutes") or {}).items()
-               if isinstance(v, (int, float))}
+def _minutes(model_dir: Path, card: BundleCard) -> dict[str, float]:
+    minutes = dict(card.training.minutes)
     for short, long in STAGES.items():
         path = model_dir / "work" / short / "minutes.json"
         if long not in minutes and path.is_file():
@@ -108,7 +108,7 @@ def _minutes(model_dir: Path, card: dict[str, Any]) -> dict[str, float]:
     return minutes
 
 
-def load_history(model_dir: Path, card: dict[str, Any], logs: list[Path]) -> History:
+def load_history(model_dir: Path, card: BundleCard, logs: list[Path]) -> History:
     history = History(minutes=_minutes(model_dir, card))
     for short in STAGES:
         for path in (model_dir / "work" / short / "history.csv", model_dir / f"history_{short}.csv"):
@@ -119,8 +119,7 @@ def load_history(model_dir: Path, card: dict[str, Any], logs: list[Path]) -> His
                     break
     if history.found:
         return history
-    training = card.get("training", {})
-    key = (training.get("n_train"), training.get("n_val"))
+    key = (card.training.n_train, card.training.n_val)
     if None in key:
         return history
     for path in logs or _candidate_logs(model_dir, card):

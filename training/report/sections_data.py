@@ -19,7 +19,7 @@ from training.report.history import plot_history
 
 
 def intro(art: Artifacts) -> Section:
-    use = art.card.get("intended_use", "research use; not a medical device")
+    use = art.card.intended_use
     return Section("intro", "Background, intended use and objectives", claim={3: "yes", 4: "yes", 5: "yes", 6: "yes"}).add(
         Paragraph("Breast ultrasound lesions are segmented and classified benign or malignant by a deep-learning "
                   "model (a U-Net segmenter and a convolutional region classifier). The intended role is decision "
@@ -64,7 +64,7 @@ def _missing(df: pd.DataFrame) -> str:
 
 def data(art: Artifacts) -> Section:
     s = Section("data", "Data and preprocessing", claim={7: "yes", 9: "yes", 10: "yes", 12: "yes", 13: "yes", 14: "yes"})
-    spec = get(art.card, "training", "dataset", default="not recorded")
+    spec = art.card.training.dataset or "not recorded"
     s.add(Paragraph(f"Training data (dataset spec): {spec}. Evaluation data: "
                     f"{get(art.evaluation.data, 'dataset', default='not available')}. Images and masks are read in "
                     "place from the public datasets; the report names cases only by the datasets' case ids (no names "
@@ -73,15 +73,17 @@ def data(art: Artifacts) -> Section:
     s.add(Paragraph("Reference standard: the dataset's expert lesion masks (segmentation) and its biopsy- or "
                     "follow-up-proven pathology label (classification); normal images carry no lesion. Cases "
                     "without a benign/malignant label are excluded from classification metrics only."))
-    pre = art.card.get("preprocessing") or {}
-    rows = [(k.replace("_", " "), v) for k, v in pre.items()]
-    rows.append(("label map", ", ".join(f"{k} = {v}" for k, v in (art.card.get("label_map") or {}).items())))
-    thresholds = art.card.get("thresholds") or {}
-    rows += [(f"threshold: {k.replace('_', ' ')}", num(v)) for k, v in thresholds.items()]
-    cal = art.card.get("calibration") or {}
+    rows: list[tuple[str, object]] = list(art.card.preprocessing.described())
+    rows.append(("label map", ", ".join(f"{k} = {v}" for k, v in art.card.label_map.items())))
+    rows += [(f"threshold: {k.replace('_', ' ')}", num(v)) for k, v in art.card.thresholds.to_json().items()]
+    cal = art.card.calibration
     if cal:
-        rows.append(("calibration", ", ".join(f"{k}={num(v) if isinstance(v, float) else v}" for k, v in cal.items())))
+        rows.append(("calibration", f"Platt scaling, scale={num(cal.scale)}, bias={num(cal.bias)}, fitted on {cal.fitted_on}"))
     s.add(table(("setting", "value"), rows, "Preprocessing and output settings recorded in bundle.json."))
+    if art.card.data_sources:
+        s.add(table(("dataset", "licence", "citation"),
+                    [(d.name + (f" ({d.url})" if d.url else ""), d.licence, d.citation or "–")
+                     for d in art.card.data_sources], "Training data sources (bundle.json data_sources)."))
     frames = [("evaluation set", art.predictions)]
     if art.oof is not None:
         frames.append(("all cross-validation folds", art.oof))
@@ -103,11 +105,11 @@ def data(art: Artifacts) -> Section:
 
 def partitions(art: Artifacts) -> Section:
     s = Section("splits", "Data partitions", claim={20: "yes", 21: "yes", 33: "partly: counts, no diagram"})
-    tr = art.card.get("training") or {}
-    split = tr.get("split") or {}
+    tr = art.card.training
+    split = tr.split.to_json()
     s.add(Paragraph(f"Split kind: {split.get('kind', 'not recorded')}; "
                     + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in split.items() if k != "kind")
-                    + f". Training images {num(tr.get('n_train'))}, validation images {num(tr.get('n_val'))} "
+                    + f". Training images {num(tr.n_train)}, validation images {num(tr.n_val)} "
                     "(validation patients select the best epoch, fit the calibration and the threshold). Partitions "
                     "are disjoint by patient: all images of a patient stay in one partition."))
     if art.oof is not None:
@@ -134,22 +136,25 @@ def _fold_name(value) -> str:
 
 def model(art: Artifacts) -> Section:
     s = Section("model", "Model", claim={22: "yes", 23: "yes", 24: "yes", 27: "yes"})
-    specs = {role: spec for role, spec in (art.card.get("models") or {}).items() if isinstance(spec, dict)}
+    specs = dict(art.card.models)
     keys = list(dict.fromkeys(k for spec in specs.values() for k in spec))
     if specs:
         s.add(table(("setting", *specs), [(k.replace("_", " "), *[num(spec[k]) if isinstance(spec.get(k), float)
                                                                   else spec.get(k, "–") for spec in specs.values()])
                                           for k in keys], "Model specifications (bundle.json models)."))
-    members = art.card.get("members") or []
-    s.add(Paragraph(f"Software: TensorFlow {art.card.get('tensorflow', '?')}, Keras {art.card.get('keras', '?')}; "
-                    f"code commit {art.card.get('git_commit') or 'not recorded'}; bundle version "
-                    f"{art.card.get('version', '?')}, created {art.card.get('created', '?')}."))
-    cfg = get(art.card, "training", "config", default={}) or {}
+    members = art.card.members
+    prov = art.card.provenance
+    s.add(Paragraph(f"Software: TensorFlow {prov.tensorflow or '?'}, Keras {prov.keras or '?'}; "
+                    f"code commit {prov.git_commit or 'not recorded'}"
+                    + (" (with uncommitted changes)" if prov.git_dirty else "") + "; bundle version "
+                    f"{art.card.version}, created {art.card.created or '?'}"
+                    + (f"; made by `{prov.command}`" if prov.command else "") + "."))
+    cfg = art.card.training.config
     inits = [f"{stage}: {get(cfg, stage, 'init_weights')}" for stage in ("seg", "cls") if get(cfg, stage, "init_weights")]
     s.add(Paragraph("Initialisation: " + ("; ".join(inits) if inits else "random (no pretrained weights)") +
                     f". Ensemble: {len(members)} member(s)" + (", probabilities averaged over members and flips; their "
                     "spread is the reported uncertainty." if len(members) > 1 else "; flip test-time augmentation "
-                    f"{'on' if art.card.get('tta_flip') else 'off'}.")))
+                    f"{'on' if art.card.tta_flip else 'off'}.")))
     if art.card_problem:
         s.add(Note(f"Bundle note: {art.card_problem} (the report needs only bundle.json)."))
     return s
@@ -165,15 +170,15 @@ def _flat(prefix: str, value, rows: list) -> None:
 
 def training(art: Artifacts, figures_dir: Path) -> Section:
     s = Section("training", "Training", claim={25: "yes", 26: "yes"})
-    tr = art.card.get("training") or {}
-    epochs, minutes = tr.get("epochs") or {}, art.history.minutes
+    tr = art.card.training
+    epochs, minutes = tr.epochs, art.history.minutes
     s.add(Paragraph(f"Epochs: segmentation {num(epochs.get('segmentation'))}, classifier "
                     f"{num(epochs.get('classifier'))}; training minutes: segmentation {num(minutes.get('segmentation'), 1)}, "
                     f"classifier {num(minutes.get('classifier'), 1)} (wall clock on the machine used; seed "
-                    f"{num(tr.get('seed'))}). Final model: the epoch with the best validation score of each stage "
+                    f"{num(tr.seed)}). Final model: the epoch with the best validation score of each stage "
                     "(validation Dice; validation AUC on the segmenter's own masks), then Platt calibration and a "
                     "Youden threshold on the validation patients."))
-    cfg = tr.get("config") or {}
+    cfg = tr.config
     key_rows = [(f"{stage}: {k.replace('_', ' ')}", num(get(cfg, stage, k)) if isinstance(get(cfg, stage, k), float)
                  else get(cfg, stage, k)) for stage in ("seg", "cls")
                 for k in ("epochs", "batch_size", "learning_rate", "weight_decay") if get(cfg, stage, k) is not None]
@@ -193,7 +198,7 @@ def config_appendix(art: Artifacts) -> Section:
     """Every training setting, flattened, so the run can be repeated (CLAIM 25)."""
     s = Section("appendix-config", "Appendix: full training configuration", claim={25: "yes"})
     rows: list = []
-    _flat("", get(art.card, "training", "config", default={}) or {}, rows)
+    _flat("", dict(art.card.training.config), rows)
     if not rows:
         s.claim = {}
         return s.add(Note("bundle.json records no training configuration."))

@@ -119,7 +119,7 @@ def limitations(art: Artifacts, facts: Facts) -> Section:
 
 def implications(art: Artifacts, facts: Facts) -> Section:
     s = Section("implications", "Clinical implications and intended use", claim={39: "yes"})
-    use = art.card.get("intended_use", "research use; not a medical device")
+    use = art.card.intended_use
     s.add(Note(f"Intended use: {use}. Not for diagnosis or treatment decisions without a qualified reader."))
     s.add(Bullets((
         "Role: a second reader's view of the lesion border and a calibrated probability, shown beside the image; "
@@ -136,6 +136,6 @@ def implications(art: Artifacts, facts: Facts) -> Section:
 def other(art: Artifacts) -> Section:
     s = Section("other", "Other information", claim={41: "partly: code and config, no formal protocol"})
     return s.add(Paragraph(
-        f"Protocol: the code at commit {art.card.get('git_commit') or 'not recorded'} and the configuration in this "
+        f"Protocol: the code at commit {art.card.provenance.git_commit or 'not recorded'} and the configuration in this "
         "report (bundle.json) define the procedure; there is no separately published protocol. Not a registered "
         "study. Funding: not recorded."))

@@ -108,7 +108,7 @@ def uncertainty(art: Artifacts, figures_dir: Path) -> Section:
 
 def ood(art: Artifacts) -> Section:
     s = Section("ood", "Results: out-of-distribution guard")
-    has = bool(art.card.get("ood"))
+    has = bool(art.card.ood)
     path = find_file("ood_summary.json", [art.out, art.model_dir], max_depth=2)
     if path is None:
         s.add(Paragraph(f"The bundle {'carries' if has else 'does not carry'} a fingerprint of its training images."))
