@@ -38,7 +38,7 @@ def purge_cached_predictions(cache, models, deleted: DeletedCase) -> int:
     """Drop the prediction cache's entries of a deleted case's image; returns how many keys were tried."""
     identities = set(deleted.predicted_by)
     if models is not None:
-        identities |= {(str(c["name"]), str(c["version"])) for c in models.valid_bundles()}
+        identities |= {c.identity for c in models.valid_bundles()}
     contents = {deleted.content_sha256, cache_content_key(deleted.content_sha256, deleted.metadata)}
     keys = {cache.prediction_key(content, name, version) for content in contents for name, version in identities}
     for key in keys:
