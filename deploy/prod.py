@@ -1,6 +1,7 @@
 """`make prod`: nginx (TLS, timeouts, size limits, buffering) in front of gunicorn on a local socket.
 
     python deploy/prod.py [--host 127.0.0.1] [--port 8443] [--cert FILE --key FILE] [--workers 2] [--threads 4]
+    python deploy/prod.py --render-only --socket /run/lesionlens/gunicorn.sock --cert FILE --key FILE …
 
 Why: gunicorn alone, bound to a public address, serves each connection with
 one of its few threads, so a handful of clients sending headers one byte at
@@ -17,6 +18,10 @@ needs (LESIONLENS_TRUST_PROXY=1: the client address is the proxy's
 X-Forwarded-For; LESIONLENS_SECURE_COOKIES=1); starts nginx in the
 foreground; stops both on SIGINT/SIGTERM or when either exits. nginx comes
 from Debian (`apt-get install nginx`); `NGINX=/path/to/nginx` overrides.
+`--render-only` only writes the nginx configuration (for `--socket`, the
+gunicorn socket of another service manager) and prints its path: the
+systemd units in deploy/systemd/ run gunicorn and nginx as two services with
+the same configuration as this command.
 """
 
 from __future__ import annotations
@@ -95,6 +100,8 @@ def main(argv=None) -> int:
     parser.add_argument("--key")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("THREADS", "4")))
+    parser.add_argument("--socket", type=Path, help="gunicorn's unix socket (default: <home>/run/gunicorn.sock)")
+    parser.add_argument("--render-only", action="store_true", help="write the nginx configuration, print its path, exit")
     args = parser.parse_args(argv)
     base = home()
     if bool(args.cert) != bool(args.key):
@@ -102,8 +109,11 @@ def main(argv=None) -> int:
     cert, key = (Path(args.cert), Path(args.key)) if args.cert else ensure_certificate(base / "tls", args.host)
     run_dir = base / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
-    socket_path = run_dir / "gunicorn.sock"
+    socket_path = args.socket or run_dir / "gunicorn.sock"
     config = write_config(base, args.host, args.port, socket_path, cert, key)
+    if args.render_only:
+        print(config)
+        return 0
     nginx = nginx_binary()
     subprocess.run([nginx, "-t", "-q", "-c", str(config), "-p", str(config.parent)], check=True)
     env = {**os.environ, "LESIONLENS_HOME": str(base), "LESIONLENS_TRUST_PROXY": "1",
