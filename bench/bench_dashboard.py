@@ -1,6 +1,7 @@
 """Dashboard server-side latency and memory (run by hand, not in CI).
 
     .venv/bin/python bench/bench_dashboard.py [--models DIR] [--runs 20] [--cohort 10000] [--skip-gunicorn]
+                                              [--first-load-only] [--loads 3]
 
 Measures, on this machine, with a real bundle (models/demo if present, else
 the tiny test bundle trained by tests/browser/support.py):
@@ -16,14 +17,23 @@ the tiny test bundle trained by tests/browser/support.py):
    callbacks over HTTP (cohort table + metrics fill; JSON included); and a
    threshold-slider move (direct and over HTTP). `--profile` also writes a
    cProfile of one cold all-cases metrics fill (top functions in the JSON).
-4. first page load: index HTML + layout + dependencies + the page-routing
-   callback for /cohort on the 10,000-case store (server side), and, when
-   /usr/bin/chromium exists, wall time in a fresh headless browser context
-   until /, /cohort and /metrics show their content (gunicorn, same store;
-   when the app has sign-in, the context signs in through HTTP first, so the
-   browser cache stays empty).
+4. first page load: index HTML + layout (asked for with the page as Referer,
+   as a browser does) + dependencies + the page-routing callback when the
+   layout did not already carry the page, for /cohort on the 10,000-case store
+   (server side), and, when /usr/bin/chromium exists, wall time in a fresh
+   headless browser context until /, /cohort and /metrics show their content
+   (gunicorn, same store; when the app has sign-in, the context signs in
+   through HTTP first, so the browser cache stays empty), with the number of
+   requests, callback round trips and bytes of each load. "Shows its content"
+   (READY below): / the upload box, /cohort a table cell; /metrics every one of
+   its six figures drawn by plotly.js (title and data traces), the rates and
+   the summary. Until 2026-12-04 /metrics waited for the ROC legend only;
+   `first_load_rocs_legend_ms` keeps that older, looser time for comparison.
 5. memory per gunicorn worker (Procfile flags, 2 workers) once each worker has
    loaded the model: RSS and USS per worker.
+
+`--first-load-only` runs only what part 4 needs in the browser (the store is
+still filled; no upload, filter-change or memory measurements).
 
 Writes bench/results/bench_dashboard-<UTC time>.json and prints a short table.
 """
@@ -231,7 +241,41 @@ def insert_cohort(store, n: int, model: tuple[str, str], seed: int = 0) -> None:
         session.commit()
 
 
-def cohort_bench(app, n: int, profile: bool = False) -> dict:
+def router_callback(client, app, path: str, search: str = "") -> tuple[float, int]:
+    """The pages router's callback rendering `path` + `search` (in-app navigation); (seconds, bytes)."""
+    router = key_for(app, "_pages_content.children")
+    outputs = [{"id": o.split(".")[0], "property": o.split(".")[1]} for o in router.strip(".").split("...")]
+    body = {"output": router, "outputs": outputs,
+            "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
+                       {"id": "_pages_location", "property": "search", "value": search}],
+            "changedPropIds": ["_pages_location.pathname"], "state": []}
+    started = time.perf_counter()
+    response = client.post("/_dash-update-component", json=body)
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 200, response.data[:300]
+    return elapsed, len(response.data)
+
+
+def layout_has_page(layout: dict) -> bool:
+    """Whether a /_dash-layout answer already carries the page (the pages router then has nothing to do)."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            props = node.get("props") or {}
+            if props.get("id") == "_pages_content":
+                found.append(bool(props.get("children")))
+            for value in props.values() if "props" in node else node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(layout)
+    return any(found)
+
+
+def cohort_bench(app, n: int, profile: bool = False, timings: bool = True) -> dict:
     from dashboard.cohort import queries
     from dashboard.cohort.filters import CohortFilter
     from dashboard.pages import cohort as cohort_page
@@ -242,20 +286,17 @@ def cohort_bench(app, n: int, profile: bool = False) -> dict:
     started = time.perf_counter()
     insert_cohort(services.store, n, model)
     insert_s = time.perf_counter() - started
+    if not timings:
+        return {"cohort_cases": n, "insert_s": round(insert_s, 1)}
     client = bench_client(app)
 
     def first_load(path: str) -> float:
         started = time.perf_counter()
         assert client.get(path).status_code == 200
-        client.get("/_dash-layout")
+        layout = client.get("/_dash-layout", headers={"Referer": f"http://localhost{path}"}).get_json()
         client.get("/_dash-dependencies")
-        router = key_for(app, "_pages_content.children")
-        outputs = [{"id": o.split(".")[0], "property": o.split(".")[1]} for o in router.strip(".").split("...")]
-        body = {"output": router, "outputs": outputs,
-                "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
-                           {"id": "_pages_location", "property": "search", "value": ""}],
-                "changedPropIds": ["_pages_location.pathname"], "state": []}
-        assert client.post("/_dash-update-component", json=body).status_code == 200
+        if not layout_has_page(layout):  # builds whose first layout is empty: the router renders the page
+            router_callback(client, app, path)
         return time.perf_counter() - started
 
     first_load("/")  # sets up the router
@@ -283,7 +324,8 @@ def cohort_bench(app, n: int, profile: bool = False) -> dict:
         return {k: round(v, 1) if isinstance(v, float) else v for k, v in timings.items()}
 
     table_key = key_for(app, f"{ids.COHORT_TABLE}.data")
-    fill_key = key_for(app, f"{ids.METRICS_SUMMARY}.children")
+    # builds before 2026-12-04 filled the page by callbacks after the layout; now the layout carries it all
+    fill_key = next((k for k in app.callback_map if k.startswith(f"..{ids.METRICS_SUMMARY}.children")), None)
     slider_key = key_for(app, f"{ids.METRICS_CONFUSION}.figure")
 
     def table_values(f: CohortFilter) -> dict:
@@ -293,22 +335,23 @@ def cohort_bench(app, n: int, profile: bool = False) -> dict:
 
     # The metrics callbacks a page load runs: the fill (and, in versions before the fill existed, the
     # threshold callback too, which then ran at load; its outputs were not duplicates, so no "@" in its key).
-    load_keys = [fill_key] + ([slider_key] if "@" not in slider_key else [])
+    load_keys = [fill_key] + ([slider_key] if "@" not in slider_key else []) if fill_key else []
     # since the lower figures (calibration, Dice, subgroups) come in a second callback once the top is drawn
     more_key = next((k for k in app.callback_map if k.startswith(f"..{ids.METRICS_CALIBRATION}.figure")), None)
     load_keys += [more_key] if more_key and more_key not in load_keys else []
     metrics_values = {(ids.METRICS_THRESHOLD, "value"): 0.5, (ids.METRICS_THRESHOLD, "disabled"): False}
 
     def http_filter_change(f: CohortFilter) -> dict:
-        """The callbacks a filter change costs the server (cohort table, then the metrics page's load)."""
+        """The callbacks a filter change costs the server (cohort table, then the metrics page's load: the
+        pages router's layout for /metrics?<filter>, and the callbacks that filled it, in builds that had them)."""
         table_s, _, table_bytes = post_callback(client, app, table_key, table_values(f))
-        fill_s = fill_bytes = 0
+        fill_s, fill_bytes = router_callback(client, app, "/metrics", f.to_query())
         for key in load_keys:
             seconds, _, size = post_callback(client, app, key, {**metrics_values,
                                                                 (metrics_page.METRICS_FILTER, "data"): f.to_query()})
             fill_s, fill_bytes = fill_s + seconds, fill_bytes + size
-        return {"table_ms": round(table_s * 1000, 1), "metrics_fill_ms": round(fill_s * 1000, 1),
-                "total_ms": round((table_s + fill_s) * 1000, 1), "metrics_fill_kb": round(fill_bytes / 1024, 1)}
+        return {"table_ms": round(table_s * 1000, 1), "metrics_page_ms": round(fill_s * 1000, 1),
+                "total_ms": round((table_s + fill_s) * 1000, 1), "metrics_page_kb": round(fill_bytes / 1024, 1)}
 
     cold = filter_change(CohortFilter.from_query("?age=40-80&device=Aurora%20LX-10,Borealis%20UX-7"))
     warm = filter_change(CohortFilter.from_query("?age=40-80&device=Aurora%20LX-10,Borealis%20UX-7"))
@@ -369,9 +412,32 @@ def cohort_bench(app, n: int, profile: bool = False) -> dict:
     return out
 
 
-PAGES = (("/", "#new-upload"), ("/cohort", "#cohort-table td"), ("/metrics", "#metrics-roc .legendtext"),
-         # a filter nobody opened yet: the first of the three loads computes its curves (cold cache)
-         ("/metrics?age=35-75&device=Borealis%20UX-7", "#metrics-roc .legendtext"))
+METRICS_FIGURES = ("metrics-confusion", "metrics-roc", "metrics-pr", "metrics-calibration", "metrics-overlap",
+                   "metrics-risk-coverage")
+# /metrics "shows its content": every figure drawn by plotly.js (its title and its data: traces, or the
+# heatmap of the confusion matrix), the six rates and the summary sentence. Not a spinner, not a placeholder.
+METRICS_READY = """(figures) => figures.every((id) => {
+        const graph = document.getElementById(id);
+        return graph && graph.querySelector('.gtitle') && graph.querySelector('.trace, .hm');
+    }) && document.querySelectorAll('#metrics-rates .ll-big-number').length === 6
+    && /cases in this cohort/.test((document.getElementById('metrics-summary') || {}).textContent || '')"""
+READY = {"/": "#new-upload", "/cohort": "#cohort-table td", "/metrics": METRICS_READY}
+PAGES = ("/", "/cohort", "/metrics",
+         # a filter nobody opened yet: the first of the loads computes its curves (cold cache)
+         "/metrics?age=35-75&device=Borealis%20UX-7")
+
+
+def wait_ready(page, path: str) -> float | None:
+    """Wait until `path` shows its content (READY); for /metrics also returns when the ROC legend
+    appeared (the older, looser criterion), as perf_counter seconds."""
+    route = path.split("?")[0]
+    if route != "/metrics":
+        page.wait_for_selector(READY[route], timeout=60_000)
+        return None
+    page.wait_for_selector("#metrics-roc .legendtext", timeout=60_000)
+    legend = time.perf_counter()
+    page.wait_for_function(METRICS_READY, arg=list(METRICS_FIGURES), timeout=60_000, polling="raf")
+    return legend
 
 
 def sign_in(context, url: str) -> None:
@@ -383,36 +449,51 @@ def sign_in(context, url: str) -> None:
     assert response.status in (302, 303), response.status
 
 
-def browser_loads(url: str, auth: bool = False) -> dict:
-    """Wall time in headless chromium until each page shows its content (skipped without chromium)."""
+def browser_loads(url: str, auth: bool = False, loads: int = 3) -> dict:
+    """Wall time in headless chromium until each page shows its content (skipped without chromium), and
+    what each first load asked the server for: requests, callback round trips, bytes."""
     if not Path("/usr/bin/chromium").exists():
         return {"skipped": "/usr/bin/chromium not found"}
     from playwright.sync_api import sync_playwright
 
     from tests.browser.conftest import CHROMIUM_ARGS
 
-    out = {}
+    out: dict = {}
+    requests_made: dict = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        for path, ready in PAGES:
-            times = []
-            for _ in range(3):
+        for path in PAGES:
+            times, legends, counts = [], [], []
+            for _ in range(loads):
                 context = browser.new_context()  # empty browser cache: a true first load
                 if auth:
                     sign_in(context, url)
                 page = context.new_page()
+                seen: list = []
+                page.on("requestfinished", lambda request, seen=seen: seen.append(request))
                 started = time.perf_counter()
                 page.goto(url + path)
-                page.wait_for_selector(ready, timeout=60_000)
+                legend = wait_ready(page, path)
                 times.append(time.perf_counter() - started)
+                if legend is not None:
+                    legends.append(legend - started)
+                callbacks = [r for r in seen if "/_dash-update-component" in r.url]
+                counts.append({"requests": len(seen), "callbacks": len(callbacks),
+                               "kb": round(sum((r.sizes() or {}).get("responseBodySize", 0) for r in seen) / 1024),
+                               "callback_outputs": [str((r.post_data_json or {}).get("output", ""))[:60]
+                                                    for r in callbacks]})
                 context.close()
             out[path] = round(pct(times, 50), 1)
-            out[f"{path} (first of 3)"] = round(times[0] * 1000, 1)
+            out[f"{path} (first of {loads})"] = round(times[0] * 1000, 1)
+            if legends:
+                out.setdefault("first_load_rocs_legend_ms", {})[path] = round(pct(legends, 50), 1)
+            requests_made[path] = counts[-1]  # the last load (warm server cache); the counts do not vary
         browser.close()
+    out["requests_on_first_load"] = requests_made
     return out
 
 
-def gunicorn_memory(models: Path, home: Path, app=None) -> dict:
+def gunicorn_memory(models: Path, home: Path, app=None, loads: int = 3, memory: bool = True) -> dict:
     import psutil
     import requests
 
@@ -434,7 +515,9 @@ def gunicorn_memory(models: Path, home: Path, app=None) -> dict:
                 warmed.add(body["pid"])
             time.sleep(0.1)
         warm_s = round(time.monotonic() - ready, 1) if len(warmed) == 2 else None
-        first_loads = browser_loads(server.url, auth=app is not None and has_auth(app))
+        first_loads = browser_loads(server.url, auth=app is not None and has_auth(app), loads=loads)
+        if not memory:
+            return {"both_workers_warm_after_start_s": warm_s, "browser_first_load_p50_ms": first_loads}
         idle = {pid: psutil.Process(pid).memory_info().rss for pid in server.worker_pids()}
         loaded: set[int] = set(warmed)
         deadline = time.monotonic() + 180
@@ -467,7 +550,12 @@ def main() -> int:
     parser.add_argument("--skip-gunicorn", action="store_true")
     parser.add_argument("--skip-upload", action="store_true", help="skip the upload/predict part (1, 2)")
     parser.add_argument("--profile", action="store_true", help="cProfile one cold all-cases metrics fill")
+    parser.add_argument("--first-load-only", action="store_true",
+                        help="only the browser first loads (part 4): fill the store, start gunicorn, load the pages")
+    parser.add_argument("--loads", type=int, default=3, help="browser first loads per page (median reported)")
     args = parser.parse_args()
+    if args.first_load_only:
+        args.skip_upload, args.skip_gunicorn = True, False
     models = choose_models(args.models)
     results: dict = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "models_dir": str(models),
                      "cpus": os.cpu_count()}
@@ -480,9 +568,10 @@ def main() -> int:
                 results["upload"] = upload_bench(app, args.runs)
         app2 = create_app(Settings(home=Path(tmp) / "home2", models_dir=models))
         results["model"] = app2.server.extensions["lesionlens"].models.active_identity()
-        results["cohort"] = cohort_bench(app2, args.cohort, profile=args.profile)
+        results["cohort"] = cohort_bench(app2, args.cohort, profile=args.profile, timings=not args.first_load_only)
         if not args.skip_gunicorn:  # served from the 10,000-case store (rows only: thumbnails are 404s)
-            results["gunicorn"] = gunicorn_memory(models, Path(tmp) / "home2", app2)
+            results["gunicorn"] = gunicorn_memory(models, Path(tmp) / "home2", app2, loads=args.loads,
+                                                  memory=not args.first_load_only)
     out_dir = REPO / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"bench_dashboard-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
@@ -497,8 +586,8 @@ def main() -> int:
              f"{u['upload_to_result_p50_ms']:.0f} / {u['upload_to_result_p95_ms']:.0f} ms"),
             ("repeat upload (cache) p50", f"{u['repeat_upload_p50_ms']:.0f} ms"),
         ]
-    h = c["http"]
-    rows += [
+    h = c.get("http")
+    rows += [] if h is None else [
         (f"{c['cohort_cases']:,}-case filter change, cold", f"{c['filter_change_cold']['total_ms']:.0f} ms "
          f"({c['filter_change_cold']['cases']:,} cases: table {c['filter_change_cold']['table_ms']:.0f}, "
          f"curves {c['filter_change_cold']['curves_ms']:.0f}, figures {c['filter_change_cold']['figures_ms']:.0f})"),
@@ -507,8 +596,8 @@ def main() -> int:
         ("threshold slider move p50", f"{c['threshold_move_p50_ms']:.0f} ms"),
         ("HTTP filter change, cold", f"{h['filter_change_cold']['total_ms']:.0f} ms "
          f"({h['filter_change_cold']['cases']:,} cases: table callback {h['filter_change_cold']['table_ms']:.0f}, "
-         f"metrics fill {h['filter_change_cold']['metrics_fill_ms']:.0f}, "
-         f"{h['filter_change_cold']['metrics_fill_kb']:.0f} kB)"),
+         f"metrics page {h['filter_change_cold']['metrics_page_ms']:.0f}, "
+         f"{h['filter_change_cold']['metrics_page_kb']:.0f} kB)"),
         ("HTTP same filter again", f"{h['filter_change_warm']['total_ms']:.0f} ms"),
         ("HTTP all cases, cold", f"{h['all_cases_cold']['total_ms']:.0f} ms"),
         ("HTTP threshold slider move p50", f"{h['threshold_move_p50_ms']:.0f} ms ({h['threshold_move_kb']:.1f} kB)"),
@@ -516,8 +605,16 @@ def main() -> int:
     ]
     if "gunicorn" in results:
         rows.append(("both workers warm (model loaded) after start", f"{results['gunicorn']['both_workers_warm_after_start_s']} s"))
-    for path, ms in results.get("gunicorn", {}).get("browser_first_load_p50_ms", {}).items():
+    browser = dict(results.get("gunicorn", {}).get("browser_first_load_p50_ms", {}))
+    legend = browser.pop("first_load_rocs_legend_ms", {})
+    made = browser.pop("requests_on_first_load", {})
+    for path, ms in browser.items():
         rows.append((f"browser first load {path}", f"{ms:.0f} ms" if isinstance(ms, float) else str(ms)))
+        if path in legend:
+            rows.append((f"  ROC legend only (older criterion) {path}", f"{legend[path]:.0f} ms"))
+    for path, count in made.items():
+        rows.append((f"first load {path}: requests / callbacks / kB",
+                     f"{count['requests']} / {count['callbacks']} / {count['kb']}"))
     for pid, w in results.get("gunicorn", {}).get("workers", {}).items():
         rows.append((f"gunicorn worker {pid}", f"RSS {w['rss_mb']:.0f} MB (USS {w['uss_mb']:.0f} MB, "
                                                f"idle {w['idle_rss_mb']:.0f} MB), model loaded: {w['model_loaded']}"))

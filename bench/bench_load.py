@@ -12,7 +12,9 @@ with the Procfile flags and lets --users threads act like people for
 --seconds:
 
 * browse  — the Cohort page's table callback (POST /_dash-update-component) with a random filter
-* metrics — the Metrics page's fill callback for a random filter
+* metrics — the Metrics page for a random filter, as in-app navigation asks for it: the pages
+            router's callback, whose layout carries every figure (before 2026-12-04: the page's fill
+            callback, which the layout no longer needs)
 * page    — GET /cohort, /metrics or /case/<id> (the HTML shell)
 * case    — GET /api/v1/cases/<id> and the case's display + thumbnail PNGs
 * upload  — POST /api/v1/predict with a new image (--upload-fraction of the actions)
@@ -125,8 +127,11 @@ class User:
             query = f"?age={low}-{low + rng.choice([20, 40, 100])}"
             if rng.random() < 0.5:
                 query += "&device=" + requests.utils.quote(rng.choice(DEVICES))
-            return [self.callback(self.keys["metrics"], {(metrics_page.METRICS_FILTER, "data"): query,
-                                                         (ids.METRICS_THRESHOLD, "value"): 0.5})]
+            if self.keys["metrics"] is not None:  # builds with a fill callback
+                return [self.callback(self.keys["metrics"], {(metrics_page.METRICS_FILTER, "data"): query,
+                                                             (ids.METRICS_THRESHOLD, "value"): 0.5})]
+            return [self.callback(self.keys["router"], {("_pages_location", "pathname"): "/metrics",
+                                                        ("_pages_location", "search"): query})]
         if kind == "page":
             path = rng.choice(["/cohort", "/metrics", f"/case/{rng.choice(self.file_cases)}"])
             return [self.session.get(self.url + path, timeout=60)]
@@ -232,7 +237,9 @@ def main() -> int:
     insert_cohort(services.store, args.cohort, services.models.active_identity())
     case_ids = sorted(services.store.case_ids())
     accounts, token = make_accounts(env, args.accounts, app)
-    keys = {"table": key_for(app, f"{ids.COHORT_TABLE}.data"), "metrics": key_for(app, f"{ids.METRICS_SUMMARY}.children")}
+    fill = [k for k in app.callback_map if k.startswith(f"..{ids.METRICS_SUMMARY}.children")]
+    keys = {"table": key_for(app, f"{ids.COHORT_TABLE}.data"), "metrics": fill[0] if fill else None,
+            "router": key_for(app, "_pages_content.children")}
     images = [lesion_png(500, 400, seed=5000 + i) for i in range(40)]
 
     server = Gunicorn(env, workers=args.workers, threads=args.threads, log=home / "gunicorn.log")

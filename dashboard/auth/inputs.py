@@ -134,7 +134,6 @@ TYPES: dict[tuple[str, str], Check] = {
     # metrics
     ("metrics-threshold", "value"): none_or(number(0, 1)),
     ("metrics-filter", "data"): QUERY,
-    ("metrics-threshold", "disabled"): none_or(lambda v: isinstance(v, bool)),  # triggers the lower figures
     # models, jobs, admin
     ("models-select", "value"): none_or(text(200)),
     ("jobs-current", "data"): none_or(text(40, r"j[0-9a-f]{1,32}")),

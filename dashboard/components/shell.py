@@ -5,14 +5,31 @@ shows model output to clinicians and must never look like a certified device.
 The navbar is built per request for the signed-in user: their name and role,
 a sign-out form (CSRF token in a hidden field), and only the links their role
 may open (the request guard enforces the same rules; hiding is courtesy).
+
+First load without a routing round trip: Dash's pages router fills the page
+container by a callback once the renderer has the layout, and only then do
+the page's own callbacks run (for the Metrics page: a second round trip before
+any figure). `page_container()` renders the page into the renderer's first
+`/_dash-layout` answer instead: that request comes from the page it is for,
+so its `Referer` (same origin; the app sends `Referrer-Policy: same-origin`)
+names the path and query, which Dash's own path matching turns into the
+page's (role-guarded) layout. The container's location then already holds
+that path, so the router does not run at start; in-app navigation, the back
+button and any request without a usable Referer go through the router as
+before.
 """
 
 from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
 
 import dash
 import dash_bootstrap_components as dbc
 import flask
 from dash import Input, Output, dcc, html
+from dash import _pages as dash_pages
+from dash import dash as dash_module
 
 from dashboard import ids
 from dashboard.auth import csrf, current_user
@@ -22,6 +39,7 @@ NAV_ITEMS = (("New case", "/", CLINICIAN), ("Cohort", "/cohort", VIEWER), ("Metr
              ("Models", "/models", VIEWER), ("Jobs", "/jobs", CLINICIAN), ("Admin", "/admin", ADMIN))
 USER_MENU = "ll-user"
 LOGOUT_FORM = "ll-logout-form"
+log = logging.getLogger(__name__)
 FOOTER_TEXT = "Research use only — not a medical device. Model output must be confirmed by a qualified clinician."
 
 
@@ -85,13 +103,58 @@ def footer() -> html.Footer:
     )
 
 
+def first_page() -> tuple[str, str, object, str] | None:
+    """(pathname, search, page layout, title) of the page asking for the first `/_dash-layout`, or None
+    (another request, no same-origin Referer, an unknown path, routing states, or the layout failed:
+    the router renders the page then, as it always did)."""
+    if not flask.has_request_context():
+        return None
+    request = flask.request
+    app = dash.get_app()
+    if request.path != f"{app.config.routes_pathname_prefix}_dash-layout" or app.routing_callback_inputs:
+        return None
+    referrer = urlsplit(request.referrer or "")
+    if referrer.scheme not in ("http", "https") or referrer.netloc != request.host:
+        return None
+    pathname, search = referrer.path or "/", f"?{referrer.query}" if referrer.query else ""
+    stripped = app.strip_relative_path(pathname)
+    page, path_variables = dash_pages._path_to_page(stripped if stripped is not None else "")
+    if not page:
+        return None
+    try:
+        content, title = page.get("layout", ""), page["title"]
+        if callable(content):  # the role-guarded layout (auth/guards.py)
+            content = content(**{**(path_variables or {}), **dash_pages._parse_query_string(search)})
+        if callable(title):
+            title = title(**(path_variables or {}))
+    except Exception:  # noqa: BLE001 - the router tries again (and reports it) once the renderer runs
+        log.exception("rendering the first page into the layout failed; the pages router will render it")
+        return None
+    return pathname, search, content, title
+
+
+def page_container() -> html.Div:
+    """`dash.page_container`, with the requested page already in it on the renderer's first layout request."""
+    first = first_page()
+    if first is None:
+        return dash.page_container
+    pathname, search, content, title = first
+    # the same components as dash.page_container (tests/unit/test_dashboard_pages.py compares them), filled
+    return html.Div([
+        dcc.Location(id=dash_module._ID_LOCATION, refresh="callback-nav", pathname=pathname, search=search),
+        html.Div(content, id=dash_module._ID_CONTENT, disable_n_clicks=True),
+        dcc.Store(id=dash_module._ID_STORE, data={"title": title}),
+        html.Div(id=dash_module._ID_DUMMY, disable_n_clicks=True),
+    ])
+
+
 def layout() -> html.Div:
     return html.Div(
         [
             dcc.Location(id=ids.URL, refresh="callback-nav"),  # callbacks navigate through Dash pages
             dcc.Store(id=ids.REVIEWER_NAME, storage_type="local"),
             navbar(current_user()),
-            dbc.Container(dash.page_container, fluid=True, className="ll-main"),
+            dbc.Container(page_container(), fluid=True, className="ll-main"),
             footer(),
         ],
         className="ll-app",
@@ -105,7 +168,10 @@ def carry_query(pathname: str | None, search: str | None) -> tuple[str, str]:
 
 
 def register(app: dash.Dash) -> None:
+    from dashboard import firstload
     from dashboard.services import current_services
+
+    firstload.install(app)  # the index page preloads /_dash-layout (which renders the page, see page_container)
 
     @app.callback(
         Output("nav-cohort", "href"),

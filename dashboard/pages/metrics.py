@@ -1,19 +1,23 @@
 """Cohort metrics (`/metrics?<cohort filter>`): how the active model does on the filtered cases.
 
-The layout is a skeleton (controls, empty graphs of their final size, the
-slider disabled) that renders without touching the cohort; one callback then
-fills every figure, the rates and the subgroup table from a single
-`load_curves` call. The expensive, threshold-independent part (query, ROC/PR
-with patient-level bootstrap CIs, calibration, reader points, subgroup
-groups) is memoised per filter + model + data version in the shared cache,
-so a second person opening the same link in the meeting gets it instantly.
-Moving the threshold slider redoes only the confusion matrix, the rates and
-the subgroup table, and moves the ROC/PR markers with a `Patch` (a few bytes)
+The layout carries the whole page: summary, rates, every figure and the
+subgroup table are built server-side from one `load_curves` call while the
+layout is rendered, so the browser draws the figures from the first response
+(the shell puts a page's layout into the renderer's first `/_dash-layout`
+answer, dashboard/components/shell.py): no callback round trip before the
+first paint. The expensive, threshold-independent part (query, ROC/PR with
+patient-level bootstrap CIs, calibration, reader points, subgroup groups) is
+memoised per filter + model + data version in the shared cache (each gunicorn
+worker fills it for the whole cohort at start, dashboard/warmup.py), so a
+second person opening the same link in the meeting gets it instantly. Moving
+the threshold slider redoes only the confusion matrix, the rates and the
+subgroup table, and moves the ROC/PR markers with a `Patch` (a few bytes)
 instead of resending those figures.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 
 import dash
@@ -45,6 +49,7 @@ from pipeline.card import BundleCard
 from pipeline.metrics import confusion_matrix
 
 METRICS_FILTER = "metrics-filter"
+log = logging.getLogger(__name__)
 
 
 def load_curves(services, f: CohortFilter):
@@ -190,16 +195,37 @@ def risk_figure(curves):
 
 GRAPH_HEIGHTS = {ids.METRICS_CONFUSION: 380, ids.METRICS_ROC: 460, ids.METRICS_PR: 460,
                  ids.METRICS_CALIBRATION: 460, ids.METRICS_OVERLAP: 380, ids.METRICS_RISK_COVERAGE: 380}
+FIGURE_IDS = (ids.METRICS_CONFUSION, ids.METRICS_ROC, ids.METRICS_PR, ids.METRICS_CALIBRATION, ids.METRICS_OVERLAP,
+              ids.METRICS_RISK_COVERAGE)
 
 
 def placeholder(height: int) -> dict:
-    """An empty white figure of the final height: the page does not jump when the figures arrive."""
+    """An empty white figure of the final height (only when the page's content could not be computed)."""
     return {"data": [], "layout": {"template": TEMPLATE, "height": height, "xaxis": {"visible": False},
                                    "yaxis": {"visible": False}, "margin": {"l": 20, "r": 20, "t": 20, "b": 20}}}
 
 
-def _graph(id_):
-    graph = dcc.Graph(id=id_, config=modebar_config(id_), figure=placeholder(GRAPH_HEIGHTS.get(id_, 420)))
+def page_content(services, f: CohortFilter, threshold: float) -> dict:
+    """Everything the page shows for filter `f` at `threshold`, from one memoised `load_curves`:
+    {"summary", "rates", "subgroups", "figures": {graph id: figure}}."""
+    curves, model = load_curves(services, f)
+    confusion, roc, pr, rates, subgroups = threshold_figures(curves, threshold)
+    calibration, overlap, risk = static_figures(curves)
+    return {"summary": summary_text(curves, f, model) + training_note(services, f, model), "rates": rates,
+            "subgroups": subgroups,
+            "figures": dict(zip(FIGURE_IDS, (confusion, roc, pr, calibration, overlap, risk), strict=True))}
+
+
+def failed_content() -> dict:
+    """What the page shows when its numbers cannot be computed (the error is logged)."""
+    return {"summary": [dbc.Alert("The metrics of this cohort could not be computed; the error is in the server "
+                                  "log. Reload the page to try again.", color="danger")],
+            "rates": None, "subgroups": [],
+            "figures": {id_: placeholder(GRAPH_HEIGHTS[id_]) for id_ in FIGURE_IDS}}
+
+
+def _graph(id_, figure):
+    graph = dcc.Graph(id=id_, config=modebar_config(id_), figure=figure)
     return dcc.Loading(graph, type="circle")  # modebar camera: SVG (dashboard/exports/links.py)
 
 
@@ -207,6 +233,12 @@ def layout(**query):
     services = current_services()
     f = CohortFilter.from_query(query)
     threshold = default_threshold(services.models.active_card())
+    try:
+        content = page_content(services, f, threshold)
+    except Exception:  # noqa: BLE001 - the page (navbar, filter, links) still renders and says so
+        log.exception("metrics page: computing the cohort's metrics failed")
+        content = failed_content()
+    figures = content["figures"]
     subgroup_columns = [
         {"id": "group", "name": "Group"}, {"id": "subgroup", "name": "Subgroup"},
         {"id": "n", "name": "Cases", "type": "numeric"}, {"id": "n_positive", "name": "Malignant", "type": "numeric"},
@@ -220,7 +252,7 @@ def layout(**query):
             html.Div([html.H2("Cohort metrics", className="d-inline me-3"),
                       dbc.Button("← Cases of this cohort", href=f"/cohort{f.to_query()}", color="secondary",
                                  outline=True, id=ids.METRICS_COHORT_LINK, className="float-end")], className="mb-2"),
-            dcc.Loading(html.Div(id=ids.METRICS_SUMMARY, className="mb-3"), type="dot"),
+            dcc.Loading(html.Div(content["summary"], id=ids.METRICS_SUMMARY, className="mb-3"), type="dot"),
             metrics_export_row(f.to_query(), threshold),
             dbc.Card(
                 dbc.CardBody(
@@ -228,20 +260,19 @@ def layout(**query):
                         dbc.Label(["Decision threshold on P(malignant): ",
                                    html.B(id="metrics-threshold-value", children=f"{threshold:.2f}")],
                                   html_for=ids.METRICS_THRESHOLD),
-                        # disabled until the figures are filled: a slider move cannot race the first fill
                         dcc.Slider(id=ids.METRICS_THRESHOLD, min=0, max=1, step=0.01, value=threshold,
                                    marks={v / 10: f"{v / 10:.1f}" for v in range(11)}, updatemode="mouseup",
-                                   tooltip={"placement": "bottom"}, disabled=True),
+                                   tooltip={"placement": "bottom"}),
                     ]
                 ),
                 className="mb-3",
             ),
-            html.Div(id=ids.METRICS_RATES, className="mb-3"),
-            dbc.Row([dbc.Col(_graph(ids.METRICS_CONFUSION), lg=4), dbc.Col(_graph(ids.METRICS_ROC), lg=4),
-                      dbc.Col(_graph(ids.METRICS_PR), lg=4)], className="mb-3"),
-            dbc.Row([dbc.Col(_graph(ids.METRICS_CALIBRATION), lg=6), dbc.Col(_graph(ids.METRICS_OVERLAP), lg=6)],
+            html.Div(content["rates"], id=ids.METRICS_RATES, className="mb-3"),
+            dbc.Row([dbc.Col(_graph(id_, figures[id_]), lg=4)
+                      for id_ in (ids.METRICS_CONFUSION, ids.METRICS_ROC, ids.METRICS_PR)], className="mb-3"),
+            dbc.Row([dbc.Col(_graph(id_, figures[id_]), lg=6) for id_ in (ids.METRICS_CALIBRATION, ids.METRICS_OVERLAP)],
                     className="mb-3"),
-            dbc.Row([dbc.Col(_graph(ids.METRICS_RISK_COVERAGE), lg=6),
+            dbc.Row([dbc.Col(_graph(ids.METRICS_RISK_COVERAGE, figures[ids.METRICS_RISK_COVERAGE]), lg=6),
                      dbc.Col(html.P("Risk-coverage: the cases are sorted from the most to the least certain (the "
                                     "uncertainty shown on each case) and the error rate of the model's own calls is "
                                     "drawn as more of them are kept. A curve that starts low and rises to the overall "
@@ -249,7 +280,8 @@ def layout(**query):
                                     "dashed random line means the uncertainty says nothing about being right.",
                                     className="text-muted small mt-4"), lg=6)], className="mb-3"),
             dbc.Card([dbc.CardHeader("Subgroups (at the current threshold)"),
-                      dbc.CardBody(dash_table.DataTable(id=ids.METRICS_SUBGROUPS, columns=subgroup_columns, data=[],
+                      dbc.CardBody(dash_table.DataTable(id=ids.METRICS_SUBGROUPS, columns=subgroup_columns,
+                                                        data=content["subgroups"],
                                                         sort_action="native", style_cell={"fontFamily": FONT_FAMILY,
                                                                                           "padding": "4px 8px"},
                                                         style_header={"fontWeight": "600"}))], className="mb-3"),
@@ -263,14 +295,14 @@ def register(app: dash.Dash) -> None:
     warm_up()  # per worker, at start: plotly's first-figure setup stays out of the first request
     plotlyjs.install(app)  # dcc.Graph (every page) loads the 1.5 MB cartesian plotly.js, not the 4.8 MB one
 
-    # Registered first: the slider's callback (its outputs duplicate the fill's).
+    # The slider's callback: the only one of the page (the layout carries the first state).
     @app.callback(
-        Output(ids.METRICS_CONFUSION, "figure", allow_duplicate=True),
-        Output(ids.METRICS_ROC, "figure", allow_duplicate=True),
-        Output(ids.METRICS_PR, "figure", allow_duplicate=True),
-        Output(ids.METRICS_RATES, "children", allow_duplicate=True),
-        Output(ids.METRICS_SUBGROUPS, "data", allow_duplicate=True),
-        Output("metrics-threshold-value", "children", allow_duplicate=True),
+        Output(ids.METRICS_CONFUSION, "figure"),
+        Output(ids.METRICS_ROC, "figure"),
+        Output(ids.METRICS_PR, "figure"),
+        Output(ids.METRICS_RATES, "children"),
+        Output(ids.METRICS_SUBGROUPS, "data"),
+        Output("metrics-threshold-value", "children"),
         Input(ids.METRICS_THRESHOLD, "value"),
         State(METRICS_FILTER, "data"),
         prevent_initial_call=True,
@@ -280,47 +312,3 @@ def register(app: dash.Dash) -> None:
         curves, _model = load_curves(services, CohortFilter.from_query(query))
         threshold = 0.5 if threshold is None else float(threshold)
         return *threshold_patches(curves, threshold), f"{threshold:.2f}"
-
-    @app.callback(
-        Output(ids.METRICS_SUMMARY, "children"),
-        Output(ids.METRICS_CONFUSION, "figure"),
-        Output(ids.METRICS_ROC, "figure"),
-        Output(ids.METRICS_PR, "figure"),
-        Output(ids.METRICS_RATES, "children"),
-        Output("metrics-threshold-value", "children"),
-        Output(ids.METRICS_THRESHOLD, "disabled"),
-        Input(METRICS_FILTER, "data"),
-        State(ids.METRICS_THRESHOLD, "value"),
-    )
-    def _fill(query, threshold):
-        """The top of the page from one `load_curves` (one query, one computation per page load).
-
-        Only what is on screen first: the browser draws these three figures before it is asked for
-        the lower ones (`_fill_more`, triggered when this callback enables the slider), so the
-        calibration and Dice figures and the subgroup table stay out of the first paint.
-        """
-        services = current_services()
-        f = CohortFilter.from_query(query)
-        curves, model = load_curves(services, f)
-        threshold = 0.5 if threshold is None else float(threshold)
-        confusion, roc, pr, rates, _subgroups = threshold_figures(curves, threshold)
-        return (summary_text(curves, f, model) + training_note(services, f, model), confusion, roc, pr, rates,
-                f"{threshold:.2f}", False)
-
-    @app.callback(
-        Output(ids.METRICS_CALIBRATION, "figure"),
-        Output(ids.METRICS_OVERLAP, "figure"),
-        Output(ids.METRICS_RISK_COVERAGE, "figure"),
-        Output(ids.METRICS_SUBGROUPS, "data"),
-        Input(ids.METRICS_THRESHOLD, "disabled"),
-        State(METRICS_FILTER, "data"),
-        State(ids.METRICS_THRESHOLD, "value"),
-        prevent_initial_call=True,
-    )
-    def _fill_more(disabled, query, threshold):
-        """The lower half of the page, once the top is drawn (same memoised curves)."""
-        if disabled:
-            raise dash.exceptions.PreventUpdate
-        curves, _model = load_curves(current_services(), CohortFilter.from_query(query))
-        at = at_threshold(curves, 0.5 if threshold is None else float(threshold))
-        return (*static_figures(curves), subgroup_rows(at.subgroups))

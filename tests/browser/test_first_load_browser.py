@@ -1,0 +1,60 @@
+"""Issue 14.4 in a real browser: /metrics shows every figure without a callback round trip.
+
+The index page preloads /_dash-layout, whose answer already holds the Metrics page with its figures
+(dashboard/components/shell.py, dashboard/firstload.py); the renderer uses that one answer, the pages
+router stays idle and no Metrics callback runs until the slider moves. Timings: bench/bench_dashboard.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+FIGURES = ("metrics-confusion", "metrics-roc", "metrics-pr", "metrics-calibration", "metrics-overlap",
+           "metrics-risk-coverage")
+# the bench's definition of "shows its content" (bench/bench_dashboard.py, METRICS_READY)
+DRAWN = """(figures) => figures.every((id) => {
+        const graph = document.getElementById(id);
+        return graph && graph.querySelector('.gtitle') && graph.querySelector('.trace, .hm');
+    }) && document.querySelectorAll('#metrics-rates .ll-big-number').length === 6
+    && /cases in this cohort/.test((document.getElementById('metrics-summary') || {}).textContent || '')"""
+
+
+def test_metrics_first_load_needs_no_callback(page, live_server):
+    requests = []
+    page.on("request", lambda request: requests.append(request))
+    page.goto(live_server.url + "/metrics?sex=F")
+    page.wait_for_function(DRAWN, arg=list(FIGURES))
+    page.wait_for_load_state("networkidle")
+
+    paths = [r.url.replace(live_server.url, "").split("?")[0] for r in requests]
+    assert paths.count("/_dash-layout") == 1 and paths.count("/_dash-dependencies") == 1  # the preloads, used
+    assert not any("polyfill@" in p for p in paths) and any("regenerator-runtime" in p for p in paths)
+    outputs = [str((r.post_data_json or {}).get("output")) for r in requests if "_dash-update-component" in r.url]
+    assert not any("_pages_content" in o or "metrics-" in o for o in outputs), outputs  # navbar/badge only
+    assert "sex" in page.locator("#metrics-summary").inner_text().lower()
+    assert page.locator("#metrics-subgroups td").count() > 0
+    assert page.title() == "Metrics · Lesion Lens"
+
+    # the slider is live at once, and it is the page's first callback
+    before = page.locator("#metrics-confusion .gtitle").text_content()
+    thumb = page.locator("#metrics-threshold [role=slider]")
+    thumb.focus()
+    page.keyboard.press("PageUp" if float(thumb.get_attribute("aria-valuenow")) < 0.5 else "PageDown")
+    page.wait_for_function("(t) => document.querySelector('#metrics-confusion .gtitle').textContent !== t",
+                           arg=before)
+    assert any("metrics-confusion" in str((r.post_data_json or {}).get("output")) for r in requests
+               if "_dash-update-component" in r.url)
+    assert not page.errors
+
+
+def test_in_app_navigation_still_goes_through_the_router(page, live_server):
+    page.goto(live_server.url + "/cohort")
+    page.wait_for_selector("#cohort-table td")
+    page.locator("#nav-metrics").click()
+    page.wait_for_url("**/metrics**")
+    page.wait_for_function(DRAWN, arg=list(FIGURES))
+    page.go_back()
+    page.wait_for_selector("#cohort-table td")
+    assert not page.errors
