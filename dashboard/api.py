@@ -20,7 +20,7 @@ from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from dashboard.auth import audit, current_user
-from dashboard.services.inference import clean_patient
+from dashboard.services.ingest import clean_patient
 from dashboard.services.quota import QuotaExceeded
 from pipeline.errors import BundleError, ImageLoadError
 
@@ -71,7 +71,8 @@ def predict():
         return error(400, str(exc))
     services = _services()
     try:
-        case_id, row, source = services.analyzer.analyse(data, patient)
+        case_id = services.ingest.upload(data, patient)
+        row, source = services.analyzer.predict_case(case_id)
     except QuotaExceeded as exc:
         return error(429, str(exc))
     except ImageLoadError as exc:

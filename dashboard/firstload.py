@@ -20,12 +20,11 @@ Content-Security-Policy allows none):
    `Array#lastIndexOf` of current engines and install slower replacements that
    plotly.js then calls while drawing every figure.
 
-`LESIONLENS_DASH_POLYFILL=1` keeps Dash's polyfill (for an old browser).
+`LESIONLENS_DASH_POLYFILL=1` (`settings.dash_polyfill`) keeps Dash's polyfill (for an old browser).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
@@ -41,15 +40,11 @@ def preload_tags(prefix: str) -> str:
                    for name in PRELOADED)
 
 
-def keep_polyfill() -> bool:
-    return os.environ.get("LESIONLENS_DASH_POLYFILL", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def install(app: Any) -> None:
+def install(app: Any, keep_polyfill: bool = False) -> None:
     """Preload tags and the polyfill swap in `app`'s index pages (idempotent)."""
     if getattr(app, "_ll_first_load", False):
         return
-    swap = not keep_polyfill()
+    swap = not keep_polyfill
     if swap:  # a script of this package, included before the renderer (which calls regeneratorRuntime)
         app.scripts.append_script({"relative_package_path": REGENERATOR, "namespace": NAMESPACE})
     original = app.interpolate_index

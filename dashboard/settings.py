@@ -139,6 +139,7 @@ class Settings:
     api_rate: str = API_RATE  # every /api/v1 route per user
     ratelimit_storage: str | None = None  # a limits storage URI; default: CACHE_REDIS_URL, else memory
     warm_up: bool = True  # load the model and the cohort curves in each worker after the fork (warmup.py)
+    dash_polyfill: bool = False  # keep Dash's @babel/polyfill for old browsers (firstload.py swaps it out)
     admin_user: str = "admin"  # the first admin `ensure-admin` creates
     admin_password: str = field(default="", repr=False)  # its password; blank: a random one printed once
     metrics_token: str | None = field(default=None, repr=False)  # bearer token for /prometheus from afar
@@ -209,6 +210,7 @@ class Settings:
             api_rate=env.text("LESIONLENS_API_RATE", API_RATE),
             ratelimit_storage=env.optional("LESIONLENS_RATELIMIT_STORAGE"),
             warm_up=env.text("LESIONLENS_WARM_UP", "1").lower() not in ("0", "false", "no", "off"),
+            dash_polyfill=env.flag("LESIONLENS_DASH_POLYFILL"),
             admin_user=env.text("LESIONLENS_ADMIN_USER", "admin"),
             admin_password=env.secret("LESIONLENS_ADMIN_PASSWORD"),
             metrics_token=env.secret("LESIONLENS_METRICS_TOKEN") or None,

@@ -42,7 +42,7 @@ def warm(server) -> dict:
     try:
         if services.store.count():
             from dashboard.cohort.filters import CohortFilter
-            from dashboard.pages.metrics import load_curves
+            from dashboard.cohort.evaluation import load_curves
 
             with server.app_context():
                 curves, _model = load_curves(services, CohortFilter())

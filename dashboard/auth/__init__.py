@@ -10,31 +10,23 @@ page layouts are wrapped so in-app navigation obeys the same page roles.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
-import flask
-
 from dashboard.auth.audit_log import AuditLog
-from dashboard.settings import AuthConfig
+from dashboard.auth.context import (
+    EXTENSION_KEY,
+    Auth,
+    audit,
+    client_ip,
+    current_auth,
+    current_user,
+    require,
+)
 from dashboard.auth.lockout import Throttle
 from dashboard.auth.roles import ADMIN, CLINICIAN, ROLES, VIEWER, allows
 from dashboard.auth.store import AccountError, AuthStore, User
+from dashboard.settings import AuthConfig
 
-EXTENSION_KEY = "lesionlens_auth"
-__all__ = ["ADMIN", "CLINICIAN", "ROLES", "VIEWER", "AccountError", "Auth", "User", "allows", "audit",
-           "build_auth", "client_ip", "current_auth", "current_user", "install", "require"]
-
-
-@dataclass
-class Auth:
-    config: AuthConfig
-    secret: str
-    store: AuthStore
-    throttle: Throttle
-    audit: AuditLog
-    dash_app: Any = None
-    csp: str = ""  # Content-Security-Policy, computed on the first response (see auth/csp.py)
+__all__ = ["ADMIN", "CLINICIAN", "EXTENSION_KEY", "ROLES", "VIEWER", "AccountError", "Auth", "User", "allows",
+           "audit", "build_auth", "client_ip", "current_auth", "current_user", "install", "require"]
 
 
 def build_auth(settings, sessions=None, engine=None, config: AuthConfig | None = None) -> Auth:
@@ -66,46 +58,3 @@ def install(app, settings, engine, sessions, config: AuthConfig | None = None) -
     app.server.extensions[EXTENSION_KEY] = auth
     guards.install(app, auth)
     return auth
-
-
-def current_auth() -> Auth:
-    return flask.current_app.extensions[EXTENSION_KEY]
-
-
-def current_user() -> User | None:
-    """The authenticated user of this request (None outside a request or when anonymous)."""
-    if not flask.has_request_context():
-        return None
-    return flask.g.get("ll_user")
-
-
-def client_ip() -> str:
-    """The client address: the socket peer, or the proxy's X-Forwarded-For hop when
-    LESIONLENS_TRUST_PROXY is set (werkzeug ProxyFix rewrites remote_addr then)."""
-    if not flask.has_request_context():
-        return ""
-    return (flask.request.remote_addr or "")[:64]
-
-
-def audit(action: str, target: str | None = None, **detail: Any) -> None:
-    """Record an audit event for the current request's user and address."""
-    user = current_user()
-    via = flask.g.get("ll_via") if flask.has_request_context() else None
-    if via and "via" not in detail:
-        detail["via"] = via
-    current_auth().audit.record(action, actor=user.username if user else None, role=user.role if user else None,
-                                target=target, ip=client_ip() or None, detail=detail)
-
-
-def require(role: str) -> User:
-    """Inside a callback: the current user if their role includes `role`, else stop the callback.
-
-    The request guard already refuses such callbacks with 403; this is the
-    second lock on the same door, next to the code that changes state.
-    """
-    import dash
-
-    user = current_user()
-    if user is None or not allows(user.role, role):
-        raise dash.exceptions.PreventUpdate
-    return user

@@ -23,9 +23,10 @@ import flask
 from flask import g, jsonify, redirect, request
 from markupsafe import escape
 
-from dashboard.auth import audit as audit_event
-from dashboard.auth import bodies, csrf, current_auth, current_user
+from dashboard.auth import bodies, csrf
 from dashboard.auth import inputs as callback_inputs
+from dashboard.auth.context import audit as audit_event
+from dashboard.auth.context import current_auth, current_user
 from dashboard.auth.roles import (
     BROWSER_ENDPOINTS,
     CALLBACK,

@@ -169,9 +169,10 @@ def carry_query(pathname: str | None, search: str | None) -> tuple[str, str]:
 
 def register(app: dash.Dash) -> None:
     from dashboard import firstload
-    from dashboard.services import current_services
+    from dashboard.services import EXTENSION_KEY, current_services
 
-    firstload.install(app)  # the index page preloads /_dash-layout (which renders the page, see page_container)
+    # the index page preloads /_dash-layout (which renders the page, see page_container)
+    firstload.install(app, keep_polyfill=app.server.extensions[EXTENSION_KEY].settings.dash_polyfill)
 
     @app.callback(
         Output("nav-cohort", "href"),

@@ -2,9 +2,9 @@
 
 It has to list exactly the cases the Cohort page shows for the same URL, so
 it does not re-implement anything: the URL query goes through the page's own
-control normalisation (`pages.cohort.filter_from_controls`: "?age=0-100"
+control normalisation (`cohort.controls.shown_filter`: "?age=0-100"
 means any age there, unknown ages included) and the rows come from the same
-join and WHERE clauses (`cohort.queries._joined` + `apply_filter`), in the
+join and WHERE clauses (`cohort.queries.joined` + `apply_filter`), in the
 table's default order (newest first). The latest review is joined on as one
 more outer join (max review id per case).
 
@@ -45,18 +45,10 @@ _FOUND, _LABEL, _PROB, _UNC = (HEADER.index(n) for n in ("lesion_found", "predic
                                                           "uncertainty"))
 
 
-def shown_filter(query: str | dict | None) -> CohortFilter:
-    """The filter the Cohort page applies for this URL query (read back through its controls)."""
-    from dashboard.pages.cohort import FILTER_INPUTS, filter_from_controls, panel_value
-
-    f = CohortFilter.from_query(query)
-    return filter_from_controls({name: panel_value(f, name) for name, _ in FILTER_INPUTS}, (f.date_from, f.date_to))
-
-
 def cohort_query(f: CohortFilter, model: tuple[str, str] | None):
     latest = select(ReviewRow.case_id, func.max(ReviewRow.id).label("review_id")).group_by(ReviewRow.case_id)
     latest = latest.subquery()
-    query = queries._joined(model, [column.label(name) for name, column in COLUMNS])
+    query = queries.joined(model, [column.label(name) for name, column in COLUMNS])
     query = query.outerjoin(latest, latest.c.case_id == CaseRow.id).outerjoin(ReviewRow,
                                                                               ReviewRow.id == latest.c.review_id)
     return queries.apply_filter(query, f).order_by(CaseRow.created.desc(), CaseRow.id.asc())

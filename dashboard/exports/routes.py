@@ -199,7 +199,7 @@ def case_seg_zip(case_id: str):
 
 # ----------------------------------------------------------------- cohorts
 def _threshold() -> float:
-    from dashboard.pages.metrics import default_threshold
+    from dashboard.cohort.evaluation import default_threshold
 
     try:
         value = float(request.args["threshold"])
@@ -211,7 +211,8 @@ def _threshold() -> float:
 @bp.get("/export/cohort.csv")
 def cohort_csv():
     from dashboard.cohort.queries import cohort_count
-    from dashboard.exports.cohort_csv import csv_rows, shown_filter
+    from dashboard.cohort.controls import shown_filter
+    from dashboard.exports.cohort_csv import csv_rows
 
     services = _services()
     f = shown_filter(request.query_string.decode("utf-8", "replace"))
@@ -224,8 +225,8 @@ def cohort_csv():
 
 def _curves():
     from dashboard.cohort.filters import CohortFilter
-    from dashboard.cohort.metrics import at_threshold, threshold_points
-    from dashboard.pages.metrics import load_curves
+    from dashboard.cohort.curves import at_threshold, threshold_points
+    from dashboard.cohort.evaluation import load_curves
 
     f = CohortFilter.from_query(request.query_string.decode("utf-8", "replace"))
     curves, _model = load_curves(_services(), f)  # the Metrics page's memoised curves for this filter

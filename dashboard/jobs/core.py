@@ -22,7 +22,6 @@ dataset case id, never file names); the job goes on.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from pathlib import Path
@@ -104,11 +103,11 @@ def validate_spec(raw: dict[str, Any], settings, models) -> dict[str, Any]:
 # --------------------------------------------------------------------------- planning
 def _rescore_items(services, spec) -> list[str]:
     from dashboard.cohort.filters import CohortFilter
-    from dashboard.cohort.queries import _joined, apply_filter
+    from dashboard.cohort.queries import apply_filter, joined
     from dashboard.store.models import CaseRow
 
     cohort = CohortFilter.from_query(spec.get("filter") or "")
-    query = apply_filter(_joined(services.models.active_identity(), (CaseRow.id,)), cohort).order_by(CaseRow.created)
+    query = apply_filter(joined(services.models.active_identity(), (CaseRow.id,)), cohort).order_by(CaseRow.created)
     with services.store.sessions() as session:
         return list(session.scalars(query))
 
@@ -135,25 +134,19 @@ def plan(services, spec: dict[str, Any]) -> list[Any]:
 
 
 # --------------------------------------------------------------------------- running
-def _batch_folder_item(services, spec, root: Path, path: Path, card) -> str:
-    from dashboard.store.cases import new_case_id
-    from pipeline.io.source import read_source
+def _store_item(services, spec, root: Path | None, item) -> str:
+    """Store one batch item through the ingest service (as an upload or an import would); returns its case id."""
+    if root is not None:
+        return services.ingest.server_file(item, root, spec.get("dataset") or BATCH_DATASET)
+    from dashboard.services.ingest import default_dataset_name
 
-    dataset = spec.get("dataset") or BATCH_DATASET
-    key = hashlib.sha256(str(path.relative_to(root)).encode()).hexdigest()[:24]  # not the file name
-    case_id = services.store.find_source(dataset, key) or new_case_id()
-    prepared = services.analyzer.prepare(read_source(path, services.analyzer.limits), pseudonym=case_id)
-    case_id, _created = services.store.add_case(prepared.record, dataset=dataset, source_case_id=key,
-                                                case_id=case_id, extra_files=prepared.files)
-    _row, source = services.analyzer.predict_case(case_id, card)
-    return source
+    dataset = spec.get("dataset") or default_dataset_name(spec["source"], item.dataset)
+    return services.ingest.dataset_case(item, dataset)[0]
 
 
 def run_job(services, jobs, job_id: str, spec: dict[str, Any],
             on_item: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
     """Run job `job_id` to its end (done / cancelled / failed); returns the summary stored in its row."""
-    from dashboard.cli.import_cases import default_dataset_name, import_case
-
     started = time.perf_counter()
     card = services.models.card_by_name(spec["model"])
     if card is None:
@@ -176,14 +169,12 @@ def run_job(services, jobs, job_id: str, spec: dict[str, Any],
         label = f"item {index + 1}"
         try:
             if spec["kind"] == "rescore":
-                label = item
-                _row, source = services.analyzer.predict_case(item, card)
-            elif root is not None:
-                source = _batch_folder_item(services, spec, root, item, card)
+                label = case_id = item
             else:
-                label = item.case_id
-                dataset = spec.get("dataset") or default_dataset_name(spec["source"], item.dataset)
-                _created, source = import_case(services, item, dataset, card)
+                if root is None:
+                    label = item.case_id  # a dataset case id; a server file is named by its index only
+                case_id = _store_item(services, spec, root, item)
+            _row, source = services.analyzer.predict_case(case_id, card)
             predicted += source == "model"
         except (ImageLoadError, DatasetError, BundleError, KeyError) as exc:
             failed += 1

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs.finish(job_id, "failed", f"server error ({type(exc).__name__}); see the job log")
         return 1
     finally:
-        services.analyzer.sandbox.close()
+        services.ingest.sandbox.close()
     return 0 if summary["status"] in ("done", "cancelled") else 1
 
 

@@ -17,6 +17,7 @@ from dash import Input, Output, State, dash_table, dcc, html
 
 from dashboard import ids
 from dashboard.cohort import queries
+from dashboard.cohort.controls import FILTER_INPUTS, as_shown, filter_from_controls, panel_value
 from dashboard.cohort.filters import AGE_LIMITS, CohortFilter
 from dashboard.components.cards import no_lesion
 from dashboard.exports.links import cohort_export_button
@@ -24,17 +25,6 @@ from dashboard.figures.style import FONT_FAMILY
 from dashboard.services import current_services
 
 PAGE_SIZE = 25
-FILTER_INPUTS = (
-    ("age", ids.COHORT_AGE),
-    ("sex", ids.COHORT_SEX),
-    ("truth", ids.COHORT_TRUTH),
-    ("predicted", ids.COHORT_PREDICTED),
-    ("device", ids.COHORT_DEVICE),
-    ("birads", ids.COHORT_BIRADS),
-    ("history", ids.COHORT_HISTORY),
-    ("dataset", ids.COHORT_DATASET),
-    ("review", ids.COHORT_REVIEW),
-)
 COLUMNS = [
     {"id": "thumb", "name": "", "presentation": "markdown"},
     {"id": "case", "name": "Case", "presentation": "markdown"},
@@ -110,10 +100,6 @@ def db_sort(sort_by: list[dict] | None) -> list[dict]:
             for s in (sort_by or [])]
 
 
-def filter_from_controls(values: dict, dates: tuple[str | None, str | None]) -> CohortFilter:
-    return CohortFilter.from_controls(**values, date_from=dates[0], date_to=dates[1])
-
-
 def chips_for(f: CohortFilter) -> list:
     return [dbc.Badge(text, color="secondary", className="ll-chip") for text in f.describe()] or [
         html.Small("All cases (no filter)", className="text-muted")]
@@ -136,14 +122,6 @@ def _check(id_, options, value):
 
 def _opts(values, labels=None):
     return [{"label": (labels or {}).get(v, v), "value": v} for v in values]
-
-
-def panel_value(f: CohortFilter, name: str):
-    """The value the filter panel's control `name` (see FILTER_INPUTS) starts with for `f`."""
-    if name == "age":
-        return [f.age_min if f.age_min is not None else AGE_LIMITS[0],
-                f.age_max if f.age_max is not None else AGE_LIMITS[1]]
-    return list(getattr(f, name))
 
 
 AGE_DEBOUNCE_MS = 400  # a typed age applies this long after the last keystroke (no blur, no Enter needed)
@@ -233,7 +211,7 @@ def layout(**query):
     # The first page of the table comes with the layout (one round trip less on a first load);
     # the table callback runs only when a filter, the page or the sort changes. The filter is
     # read back through the controls, exactly as that callback would see them (?age=0-100 = any age).
-    shown = filter_from_controls({name: panel_value(f, name) for name, _ in FILTER_INPUTS}, (f.date_from, f.date_to))
+    shown = as_shown(f)
     rows, pages, _page, count, chips, location, _href = table_state(services, shown)
     return html.Div(
         [

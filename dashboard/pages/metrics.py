@@ -27,7 +27,8 @@ from dash import Input, Output, State, dash_table, dcc, html
 from dashboard import ids
 from dashboard.cohort import queries
 from dashboard.cohort.filters import CohortFilter
-from dashboard.cohort.metrics import CURVES_VERSION, at_threshold, cohort_curves, threshold_points
+from dashboard.cohort.curves import at_threshold, threshold_points
+from dashboard.cohort.evaluation import default_threshold, load_curves
 from dashboard.cohort.training import training_data
 from dashboard.figures.metrics import (
     calibration_figure,
@@ -44,24 +45,10 @@ from dashboard.exports.links import metrics_export_row, modebar_config
 from dashboard.figures import plotlyjs
 from dashboard.figures.style import FONT_FAMILY, TEMPLATE, empty_figure
 from dashboard.services import current_services
-from dashboard.services.cache import stable_key
-from pipeline.card import BundleCard
 from pipeline.metrics import confusion_matrix
 
 METRICS_FILTER = "metrics-filter"
 log = logging.getLogger(__name__)
-
-
-def load_curves(services, f: CohortFilter):
-    """Memoised CohortCurves for the filter and the active model, without the model's own training cases
-    (a model's training patients are never evidence of its quality: dashboard/cohort/training.py)."""
-    card = services.models.active_card()
-    model = None if card is None else card.identity
-    training = training_data(card)
-    key = stable_key("curves", CURVES_VERSION, f.to_query(), model, queries.data_version(services.store),
-                     "no-training", training.datasets if training else None, len(training.held_out) if training else 0)
-    return services.cache.memo(key, lambda: cohort_curves(
-        queries.metrics_frame(services.store, f, model, training))), model
 
 
 def training_note(services, f: CohortFilter, model) -> list:
@@ -77,10 +64,6 @@ def training_note(services, f: CohortFilter, model) -> list:
                        "other cases only.", html.Small(" (Cases imported under another dataset name cannot be "
                                                        "recognised.)", className="text-muted")],
                       color="info", className="py-2 mt-2 mb-0 ll-training-note")]
-
-
-def default_threshold(card: BundleCard | None) -> float:
-    return 0.5 if card is None else round(card.thresholds.malignant, 2)  # the slider's step
 
 
 def _pct(value: float) -> str:

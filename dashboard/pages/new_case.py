@@ -34,7 +34,8 @@ from dashboard.figures.image import ImageLayer, case_image_figure_dict
 from dashboard.figures.style import PREDICTION_COLOR
 from dashboard.routes import file_url, overlay_url
 from dashboard.services import current_services
-from dashboard.services.inference import PredictionInProgress, clean_patient
+from dashboard.services.inference import PredictionInProgress
+from dashboard.services.ingest import clean_patient
 from pipeline.errors import BundleError, ImageLoadError
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def decode_upload(contents: str | None) -> bytes:
         raise ImageLoadError("the upload was damaged in transfer; please try again") from None
 
 
-def ingest_files(analyzer, contents: list[str], names: list[str], patient: dict[str, Any], max_files: int) -> dict:
+def ingest_files(ingest, contents: list[str], names: list[str], patient: dict[str, Any], max_files: int) -> dict:
     """Store every file as a case; returns the batch the browser keeps (ids and messages only).
 
     A file whose exact bytes are already a stored case is not decoded or stored
@@ -69,11 +70,11 @@ def ingest_files(analyzer, contents: list[str], names: list[str], patient: dict[
         else:
             try:
                 data = decode_upload(data_url)
-                known = analyzer.find_known(data)  # by sha256, before any decoding or prediction
+                known = ingest.find_known(data)  # by sha256, before any decoding or prediction
                 if known:
                     item.update(case_id=known, existing=True)
                 else:
-                    item["case_id"] = analyzer.ingest(data, patient)
+                    item["case_id"] = ingest.upload(data, patient)
             except ImageLoadError as exc:
                 item["error"] = str(exc)
             except Exception:  # never lose the other files to one unexpected failure
@@ -332,7 +333,7 @@ def register(app: dash.Dash) -> None:
         except ValueError as exc:
             return dash.no_update, True, dbc.Alert(f"Patient form: {exc}", color="danger"), None
         services = current_services()
-        batch = ingest_files(services.analyzer, contents, names, patient, services.settings.max_files_per_upload)
+        batch = ingest_files(services.ingest, contents, names, patient, services.settings.max_files_per_upload)
         stored = sum(1 for item in batch["items"] if item["case_id"] and not item.get("existing"))
         known = sum(1 for item in batch["items"] if item.get("existing"))
         for item in batch["items"]:  # case ids only: never file names (they often name the patient)

@@ -1,4 +1,4 @@
-"""Per-app services (store, cache, models, predictor pool, inference) in one container.
+"""Per-app services (store, cache, models, predictor pool, ingest, inference) in one container.
 
 The container is attached to the Flask server (`server.extensions`), so page
 layouts, callbacks and API views reach the same objects through
@@ -14,6 +14,7 @@ import flask
 
 from dashboard.services.cache import CacheService
 from dashboard.services.inference import Analyzer
+from dashboard.services.ingest import Ingest
 from dashboard.services.models import ModelRegistry
 from dashboard.services.predictor import PredictorPool
 from dashboard.settings import Settings
@@ -29,7 +30,8 @@ class Services:
     cache: CacheService
     models: ModelRegistry
     predictors: PredictorPool
-    analyzer: Analyzer
+    ingest: Ingest  # file -> stored case (decoded, de-identified)
+    analyzer: Analyzer  # stored case -> prediction
 
 
 FILE_ROUTE_CSP = "default-src 'none'; img-src 'self'; sandbox"
@@ -78,8 +80,9 @@ def build_services(settings: Settings, server: flask.Flask, predictor_factory=No
     cache = CacheService(settings, server)
     models = ModelRegistry(settings, store)
     predictors = PredictorPool(predictor_factory)
+    ingest = Ingest(settings, store, cache)
     analyzer = Analyzer(settings, store, cache, models, predictors)
-    services = Services(settings, store, cache, models, predictors, analyzer)
+    services = Services(settings, store, cache, models, predictors, ingest, analyzer)
     server.extensions[EXTENSION_KEY] = services
     return services
 

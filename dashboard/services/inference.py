@@ -1,30 +1,18 @@
-"""Upload -> stored case -> prediction: the one path the UI, the API and the CLI share.
+"""Stored case -> prediction: the second step after `services/ingest.py`, shared by the UI, the API and jobs.
 
-Split in two steps on purpose. `ingest` decodes and stores the image (fast,
-and it is where a bad file fails, in words, beside that file); `predict_case`
-runs or fetches the prediction for a stored case. The New case page shows
-every file as soon as it is stored and fills the results in one by one, and
-nothing uploaded is lost if a worker dies between the two steps.
-
-Patient data: a DICOM upload is de-identified (PS3.15 Basic Profile, Retain
-Patient Characteristics) with the case's pseudonymous id before anything is
-stored; only the de-identified file, the PNG/array renderings and
-allow-listed, non-identifying metadata read from the de-identified header
-reach the store (the original bytes only with LESIONLENS_KEEP_ORIGINALS=1).
-Decoding and de-identification run in `dashboard.sandbox` within the
-per-file time limit; prediction runs within the same limit in a thread
-(the model stays loaded in this worker). Logs name cases by their
-pseudonymous id, never by anything the user sent (file names included).
+`predict_case` runs or fetches the prediction for a stored case (stored row,
+shared cache, else the model), within the per-file time limit in a thread
+(the model stays loaded in this worker), and exactly once per case even when
+several workers or job runners ask at the same moment. Logs name cases by
+their pseudonymous id, never by anything the user sent.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import hmac
 import json
 import logging
-import os
 import threading
 import time
 from typing import Any, Iterator
@@ -32,56 +20,13 @@ from typing import Any, Iterator
 import numpy as np
 
 from dashboard.monitoring.metrics import timed_prediction
-from dashboard.sandbox import FileTimeLimit, PreparedUpload, Sandbox, time_limit_message
-from dashboard.store.cases import new_case_id
+from dashboard.sandbox import FileTimeLimit, time_limit_message
 from dashboard.store.files import png_bytes, read_png
+from pipeline.card import BundleCard
 from pipeline.errors import ImageLoadError
-from pipeline.io import Limits
-from pipeline.io.limits import check_file_size
 from pipeline.types import ImageRecord, Prediction
 
 log = logging.getLogger(__name__)
-
-PATIENT_FIELDS = ("age", "sex", "history", "symptoms")
-
-
-def clean_patient(form: dict[str, Any] | None) -> dict[str, Any]:
-    """Patient-form fields as the store and the model expect them; blanks dropped.
-
-    Raises ImageLoadError-free ValueError messages for impossible values, so
-    the form and the API can say what is wrong.
-    """
-    out: dict[str, Any] = {}
-    form = form or {}
-    age = form.get("age")
-    if age not in (None, ""):
-        try:
-            age_value = int(float(age))
-        except (TypeError, ValueError, OverflowError):  # OverflowError: "inf"
-            raise ValueError(f"age must be a number of years, got {str(age)[:40]!r}") from None
-        if not 0 <= age_value <= 120:
-            raise ValueError(f"age must be between 0 and 120 years, got {age_value}")
-        out["age"] = age_value
-    sex = form.get("sex")
-    if sex not in (None, ""):
-        sex_value = str(sex).strip().upper()[:1]
-        if sex_value not in ("F", "M", "O"):
-            raise ValueError(f"sex must be F, M or O, got {sex!r}")
-        out["sex"] = sex_value
-    history = form.get("history")
-    if history not in (None, "", []):
-        if isinstance(history, list):  # dbc.Checklist value
-            history = bool(history)
-        elif not isinstance(history, bool):
-            text = str(history).strip().lower()
-            if text not in ("yes", "no", "true", "false", "1", "0", "y", "n"):
-                raise ValueError(f"history must be yes or no, got {history!r}")
-            history = text in ("yes", "true", "1", "y")
-        out["history"] = history
-    symptoms = (form.get("symptoms") or "").strip()
-    if symptoms:
-        out["symptoms"] = symptoms[:500]
-    return out
 
 
 def payload_of(prediction: Prediction) -> dict[str, Any]:
@@ -168,92 +113,20 @@ def _metadata_tag(metadata: dict[str, Any]) -> str:
 
 
 class Analyzer:
-    def __init__(self, settings, store, cache, models, predictors, sandbox: Sandbox | None = None) -> None:
+    def __init__(self, settings, store, cache, models, predictors) -> None:
         self.settings = settings
         self.store = store
         self.cache = cache
         self.models = models
         self.predictors = predictors
-        self.sandbox = sandbox or Sandbox(settings.file_time_limit_s, settings.decode_isolation,
-                                          settings.decode_processes, settings.decode_memory_mb)
         self._case_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        self._salt: bytes | None = None
-
-    @property
-    def deid_salt(self) -> bytes:
-        """The deployment's de-identification salt (LESIONLENS_DEID_SALT or a file under home)."""
-        if self._salt is None:
-            from pipeline.deid import deployment_salt
-
-            self._salt = deployment_salt(self.settings.home)
-        return self._salt
 
     def _lock_for(self, case_id: str) -> threading.Lock:
         with self._guard:
             if len(self._case_locks) > 1000:  # forget idle locks; a held one is re-created harmlessly
                 self._case_locks = {k: v for k, v in self._case_locks.items() if v.locked()}
             return self._case_locks.setdefault(case_id, threading.Lock())
-
-    # ------------------------------------------------------------ known images
-    def _upload_key(self, digest: str) -> str:
-        """Cache key of an uploaded file's bytes: keyed (HMAC), so the cache never holds a plain hash of an
-        identifying original DICOM file."""
-        secret = str(self.settings.secret_key).encode()
-        return "ll:upload:" + hmac.new(secret, digest.encode(), hashlib.sha256).hexdigest()[:40]
-
-    def find_known(self, data: bytes) -> str | None:
-        """Id of a stored case made from exactly these bytes, else None; before any decoding (a few ms).
-
-        Uploads of any format are remembered in the shared cache (keyed HMAC of
-        the bytes' sha256); raster images are also found in the store itself,
-        whose content key is the file's sha256 (imports and old uploads too).
-        """
-        if not isinstance(data, (bytes, bytearray)) or not data:
-            return None
-        digest = hashlib.sha256(data).hexdigest()
-        cached = self.cache.get(self._upload_key(digest))
-        if cached and self.store.exists(str(cached)):
-            return str(cached)
-        return self.store.first_by_sha(digest)
-
-    @property
-    def limits(self) -> Limits:
-        return Limits(max_bytes=self.settings.max_upload_bytes)
-
-    def prepare(self, data: bytes, pseudonym: str) -> PreparedUpload:
-        """Decode (and for DICOM de-identify with `pseudonym`) within the per-file time limit."""
-        if not isinstance(data, (bytes, bytearray)):
-            raise ImageLoadError("upload did not contain file data")
-        check_file_size(len(data), self.limits)  # before shipping an oversized upload to a child
-        return self.sandbox.run(bytes(data), max_bytes=self.settings.max_upload_bytes, pseudonym=pseudonym,
-                                salt=self.deid_salt, keep_original=self.settings.keep_originals,
-                                max_side=self.settings.max_image_side)
-
-    def ingest(self, data: bytes, patient: dict[str, Any] | None = None) -> str:
-        """Decode, de-identify and store one uploaded file; raises ImageLoadError with a readable message.
-
-        Nothing is stored for a rejected file: the case folder and row are
-        written only after the file decoded within its time limit.
-        """
-        patient = clean_patient(patient)
-        self._check_quota()
-        case_id = new_case_id()
-        prepared = self.prepare(data, pseudonym=case_id)
-        record = prepared.record
-        case_id, _ = self.store.add_case(record, metadata=patient, case_id=case_id, extra_files=prepared.files)
-        self.cache.set(self._upload_key(hashlib.sha256(bytes(data)).hexdigest()), case_id)
-        log.info("upload stored as case %s (%s, %d x %d%s)", case_id, record.source_format, record.shape[1],
-                 record.shape[0], ", de-identified" if prepared.files else "")
-        return case_id
-
-    def _check_quota(self) -> None:
-        """The signed-in user's daily upload quota (services/quota.py); no user (CLI, jobs): not counted."""
-        from dashboard.auth import current_user
-        from dashboard.services import quota
-
-        user = current_user()
-        quota.check(self.store.sessions, user.username if user else None, self.settings.daily_uploads)
 
     def record_of(self, case_id: str) -> ImageRecord:
         """Rebuild the ImageRecord of a stored case from its files (no original file kept)."""
@@ -276,7 +149,7 @@ class Analyzer:
             sha256=row.sha256,
         )
 
-    def predict_case(self, case_id: str, card: dict[str, Any] | None = None, force: bool = False,
+    def predict_case(self, case_id: str, card: BundleCard | None = None, force: bool = False,
                      wait: bool = True):
         """Prediction row of `case_id` for the active (or given) model: stored, cached or computed.
 
@@ -292,9 +165,9 @@ class Analyzer:
             with process_claim(self.settings.home / "locks", case_id, wait_s):
                 return self._predict_case(case_id, card, force)
 
-    def _predict_case(self, case_id: str, card: dict[str, Any] | None, force: bool):
+    def _predict_case(self, case_id: str, card: BundleCard | None, force: bool):
         card = card or self.models.require_active()
-        name, version = str(card["name"]), str(card["version"])
+        name, version = card.identity
         stored = self.store.get(case_id)
         if stored is None:
             raise KeyError(case_id)
@@ -345,9 +218,3 @@ class Analyzer:
         if "error" in box:
             raise box["error"]
         return box["value"]
-
-    def analyse(self, data: bytes, patient: dict[str, Any] | None = None):
-        """Both steps at once (API): returns (case_id, PredictionRow, source)."""
-        case_id = self.ingest(data, patient)
-        row, source = self.predict_case(case_id)
-        return case_id, row, source

@@ -37,8 +37,8 @@ def fake_server(tmp_path_factory, chromium_path):
     services = app.server.extensions["lesionlens"]
     pixels = np.asarray(Image.open(io.BytesIO(lesion_png(100, 80, seed=4))))
     with app.server.app_context():
-        cases = {"dicom": services.analyzer.ingest(dicom_bytes(pixels, PatientName="Doe^Jane")),
-                 "png": services.analyzer.ingest(lesion_png(120, 90))}
+        cases = {"dicom": services.ingest.upload(dicom_bytes(pixels, PatientName="Doe^Jane")),
+                 "png": services.ingest.upload(lesion_png(120, 90))}
         for case_id in cases.values():
             services.analyzer.predict_case(case_id)
     user = add_user(app, "viewer")

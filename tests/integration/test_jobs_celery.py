@@ -97,7 +97,7 @@ def test_celery_job_progress_result_and_cancel(worker, tmp_path):
     assert isinstance(manager, CeleryManager)
     services = app.server.extensions["lesionlens"]
     for i in range(4):
-        services.analyzer.ingest(lesion_png(100, 80, seed=i))
+        services.ingest.upload(lesion_png(100, 80, seed=i))
     job_fn = manager.func_registry[info["key"]]
     jobs = JobStore(services.store.sessions)
 
@@ -121,7 +121,7 @@ def test_celery_job_progress_result_and_cancel(worker, tmp_path):
     assert all(services.store.has_prediction(c, "fake2", "2.0") for c in services.store.case_ids())
 
     for i in range(4, 14):
-        services.analyzer.ingest(lesion_png(100, 80, seed=i))
+        services.ingest.upload(lesion_png(100, 80, seed=i))
     key2 = key + "-cancel"
     task2 = manager.call_job_fn(key2, job_fn, [1, "rescore", "fake2", "", "", None], context)
 

@@ -14,6 +14,7 @@ from dashboard import ids
 from dashboard.auth import roles
 from dashboard.auth.audit_log import AuditFilter
 from dashboard.pages import admin as admin_page
+from dashboard.settings import AuthConfig
 from tests.auth_helpers import PASSWORD, add_user, auth_of, login, logged_in_client
 from tests.fakes_predictor import fake_app, lesion_png
 
@@ -37,7 +38,7 @@ def app(tmp_path):
 def case_id(app):
     services = app.server.extensions["lesionlens"]
     with app.server.app_context():
-        case = services.analyzer.ingest(lesion_png(120, 90))
+        case = services.ingest.upload(lesion_png(120, 90))
         services.analyzer.predict_case(case)
     return case
 
@@ -322,15 +323,14 @@ def _set_cookie(response, name):
     return next(h for h in response.headers.getlist("Set-Cookie") if h.startswith(name + "="))
 
 
-def test_cookie_flags(tmp_path, monkeypatch):
+def test_cookie_flags(tmp_path):
     app = fake_app(tmp_path / "plain")
     add_user(app, "viewer", "pat")
     response = login(app.server.test_client(), "pat")
     session, token = _set_cookie(response, "ll_session"), _set_cookie(response, "ll_csrf")
     assert "HttpOnly" in session and "SameSite=Lax" in session and "Secure" not in session
     assert "HttpOnly" not in token and "SameSite=Lax" in token
-    monkeypatch.setenv("LESIONLENS_SECURE_COOKIES", "1")
-    app = fake_app(tmp_path / "secure")
+    app = fake_app(tmp_path / "secure", auth=AuthConfig(secure_cookies=True))  # LESIONLENS_SECURE_COOKIES=1
     add_user(app, "viewer", "pat")
     client = app.server.test_client()
     response = login(client, "pat")
@@ -427,15 +427,14 @@ def test_audit_trail_of_a_working_day(app, case_id, clinician, admin):
     assert audit_rows(app, action="logout")[0]["actor"] == clinician.user.username
 
 
-def test_forwarded_for_only_when_trusted(tmp_path, monkeypatch):
+def test_forwarded_for_only_when_trusted(tmp_path):
     app = fake_app(tmp_path / "direct")
     add_user(app, "viewer", "tara")
     client = app.server.test_client()
     client.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.7"
     login(client, "tara")
     assert audit_rows(app, action="login.ok")[0]["ip"] == "127.0.0.1"  # not trusted: the socket peer
-    monkeypatch.setenv("LESIONLENS_TRUST_PROXY", "1")
-    app = fake_app(tmp_path / "proxied")
+    app = fake_app(tmp_path / "proxied", auth=AuthConfig(trust_proxy=1))  # LESIONLENS_TRUST_PROXY=1
     add_user(app, "viewer", "tara")
     client = app.server.test_client()
     client.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.50, 198.51.100.7"

@@ -27,7 +27,7 @@ def filled_app(tmp_path: Path, **settings):
     app = fake_app(tmp_path, **settings)
     services = app.server.extensions["lesionlens"]
     for seed in range(3):
-        case_id = services.analyzer.ingest(lesion_png(120, 90, seed=seed), {"age": 50 + seed, "sex": "F"})
+        case_id = services.ingest.upload(lesion_png(120, 90, seed=seed), {"age": 50 + seed, "sex": "F"})
         services.analyzer.predict_case(case_id)
     services.store.add_review(case_id, "dr-a", False, "benign", "looks benign")
     client = logged_in_client(app, "clinician")

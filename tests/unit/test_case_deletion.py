@@ -34,7 +34,7 @@ def services(app):
 
 def stored_case(services, seed: int = 0) -> str:
     """An uploaded case with a prediction (also in the prediction cache) and a review."""
-    case_id = services.analyzer.ingest(lesion_png(120, 90, seed=seed), PATIENT)
+    case_id = services.ingest.upload(lesion_png(120, 90, seed=seed), PATIENT)
     services.analyzer.predict_case(case_id)
     services.store.add_review(case_id, "dr-a", True, None, "smooth margins")
     return case_id

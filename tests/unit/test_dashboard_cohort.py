@@ -19,7 +19,7 @@ from sqlalchemy import insert
 
 from dashboard.cohort import queries
 from dashboard.cohort.filters import CohortFilter
-from dashboard.cohort.metrics import (
+from dashboard.cohort.curves import (
     CURVE_POINTS,
     Subgroups,
     _reader_points,
@@ -183,7 +183,7 @@ def test_metrics_frame_is_the_row_by_row_frame(tmp_path):
     services = fake_app(tmp_path).server.extensions["lesionlens"]
     model = _insert_cases(services)
     got = queries.metrics_frame(services.store, CohortFilter(), model)
-    query = queries.apply_filter(queries._joined(model, queries.METRIC_COLUMNS), CohortFilter())
+    query = queries.apply_filter(queries.joined(model, queries.METRIC_COLUMNS), CohortFilter())
     with services.store.sessions() as session:
         rows = session.execute(query).all()
     expected = pd.DataFrame(rows, columns=[c.key for c in queries.METRIC_COLUMNS])

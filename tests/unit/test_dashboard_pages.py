@@ -9,7 +9,7 @@ import pytest
 
 from dashboard import ids
 from dashboard.cohort.filters import CohortFilter
-from dashboard.cohort.metrics import cohort_curves
+from dashboard.cohort.curves import cohort_curves
 from dashboard.cohort import queries
 from dashboard.components.cards import format_area, prediction_block, uncertainty_text
 from dashboard.pages import case as case_page
@@ -65,7 +65,7 @@ def test_decode_upload():
 
 def test_one_bad_file_does_not_stop_the_others(app, services):
     with app.server.app_context():
-        batch = new_case.ingest_files(services.analyzer, [data_url(lesion_png()), data_url(b"garbage"),
+        batch = new_case.ingest_files(services.ingest, [data_url(lesion_png()), data_url(b"garbage"),
                                                           data_url(lesion_png(seed=1))],
                                       ["a.png", "b.png", "c.png"], {}, max_files=10)
         items = batch["items"]
@@ -79,12 +79,12 @@ def test_one_bad_file_does_not_stop_the_others(app, services):
 
 
 def test_file_limit_is_reported_per_file(services):
-    batch = new_case.ingest_files(services.analyzer, [data_url(lesion_png())] * 3, ["1", "2", "3"], {}, max_files=2)
+    batch = new_case.ingest_files(services.ingest, [data_url(lesion_png())] * 3, ["1", "2", "3"], {}, max_files=2)
     assert batch["items"][2]["error"].startswith("not analysed: at most 2 files")
 
 
 def test_pending_cards_before_prediction(services):
-    batch = new_case.ingest_files(services.analyzer, [data_url(lesion_png())], ["x.png"], {}, max_files=5)
+    batch = new_case.ingest_files(services.ingest, [data_url(lesion_png())], ["x.png"], {}, max_files=5)
     cards, done, total = new_case.render_batch(batch, {})
     assert (done, total) == (0, 1) and "Analysing" in str(cards)
 
@@ -100,7 +100,7 @@ def test_result_texts():
 
 
 def test_case_figures_and_review(app, services):
-    case_id = services.analyzer.ingest(lesion_png(100, 80))
+    case_id = services.ingest.upload(lesion_png(100, 80))
     services.analyzer.predict_case(case_id)
     stored = services.store.get(case_id)
     model = services.models.active_identity()

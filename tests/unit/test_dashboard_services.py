@@ -7,8 +7,10 @@ import threading
 
 import pytest
 
-from dashboard.services.inference import clean_patient, payload_of, prediction_from_payload
+from dashboard.services.inference import payload_of, prediction_from_payload
+from dashboard.services.ingest import clean_patient
 from dashboard.services.predictor import PredictorPool
+from pipeline.bundle import read_bundle_card
 from pipeline.errors import BundleError, ImageLoadError
 from tests.fakes_predictor import FakePredictor, fake_app, lesion_png, make_fake_bundle
 
@@ -30,34 +32,34 @@ def test_clean_patient():
 
 def test_predict_sources_model_store_cache(services):
     analyzer = services.analyzer
-    first = analyzer.ingest(lesion_png(), {"age": 50})
+    first = services.ingest.upload(lesion_png(), {"age": 50})
     row, source = analyzer.predict_case(first)
     assert source == "model" and row.model_name == "fake" and row.area_px > 0
     assert analyzer.predict_case(first)[1] == "store"
-    second = analyzer.ingest(lesion_png(), {"age": 50})  # same image, same patient fields: cache
+    second = services.ingest.upload(lesion_png(), {"age": 50})  # same image, same patient fields: cache
     row2, source2 = analyzer.predict_case(second)
     assert source2 == "cache" and row2.probability == pytest.approx(row.probability, abs=1e-4)
     assert row2.area_px == row.area_px
-    third = analyzer.ingest(lesion_png(), {"age": 70})  # metadata may change a fused prediction: no reuse
+    third = services.ingest.upload(lesion_png(), {"age": 70})  # metadata may change a fused prediction: no reuse
     assert analyzer.predict_case(third)[1] == "model"
 
 
 def test_ingest_rejects_bad_bytes_in_words(services):
     with pytest.raises(ImageLoadError, match="not a supported image"):
-        services.analyzer.ingest(b"this is not an image at all")
+        services.ingest.upload(b"this is not an image at all")
     with pytest.raises(ImageLoadError):
-        services.analyzer.ingest(b"")
+        services.ingest.upload(b"")
 
 
 def test_stored_record_round_trip(services):
-    case_id = services.analyzer.ingest(lesion_png(120, 80))
+    case_id = services.ingest.upload(lesion_png(120, 80))
     record = services.analyzer.record_of(case_id)
     assert record.shape == (80, 120) and record.display.dtype.name == "uint8" and len(record.sha256) == 64
 
 
 def test_payload_round_trip(services):
-    case_id = services.analyzer.ingest(lesion_png(60, 40))
-    prediction = FakePredictor(services.models.active_card()["path"]).predict(services.analyzer.record_of(case_id))
+    case_id = services.ingest.upload(lesion_png(60, 40))
+    prediction = FakePredictor(services.models.active_card().path).predict(services.analyzer.record_of(case_id))
     back = prediction_from_payload(payload_of(prediction))
     assert (back.mask == prediction.mask).all() and back.label == prediction.label
     assert abs(back.probability_map - prediction.probability_map).max() <= 1 / 255 + 1e-6
@@ -73,17 +75,17 @@ def test_pool_loads_once_per_model_and_after_fork(tmp_path):
         return FakePredictor(path)
 
     pool = PredictorPool(factory)
-    card_a = {"path": str(a), "name": "a", "version": "1"}
+    card_a, card_b = read_bundle_card(a), read_bundle_card(b)
     threads = [threading.Thread(target=pool.get, args=(card_a,)) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert loads == ["a"]  # one load however many threads ask at once
-    pool.get({"path": str(b), "name": "b", "version": "1"})
+    pool.get(card_b)
     assert loads == ["a", "b"] and pool.loaded()["name"] == "b"
     pool._pid = os.getpid() + 1  # as if inherited through a fork
-    pool.get({"path": str(b), "name": "b", "version": "1"})
+    pool.get(card_b)
     assert loads == ["a", "b", "b"]
 
 
@@ -107,7 +109,7 @@ def test_registry_lists_damaged_bundles_with_reason(tmp_path):
     (broken / "bundle.json").write_text("{not json")
     services = app.server.extensions["lesionlens"]
     cards = services.models.bundles(fresh=True)
-    assert any(c["name"] == "broken" and "damaged" in c["error"] for c in cards)
+    assert any(c.name == "broken" and "damaged" in getattr(c, "error", "") for c in cards)
     assert services.models.active_name() == "fake"
 
 
@@ -117,6 +119,6 @@ def test_no_model_is_a_readable_error(tmp_path):
 
     app = create_app(Settings(home=tmp_path / "h", models_dir=tmp_path / "empty"), FakePredictor)
     services = app.server.extensions["lesionlens"]
-    case_id = services.analyzer.ingest(lesion_png(48, 40))
+    case_id = services.ingest.upload(lesion_png(48, 40))
     with pytest.raises(BundleError, match="no model bundle"):
         services.analyzer.predict_case(case_id)

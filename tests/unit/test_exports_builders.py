@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from pydicom.data import get_testdata_file
 
-from dashboard.cohort.metrics import cohort_curves
+from dashboard.cohort.curves import cohort_curves
 from dashboard.exports.case_data import CaseExport, export_metadata
 from dashboard.exports.case_json import SCHEMA_NAME, case_document, case_json_bytes, schema_errors
 from dashboard.exports.overlay import overlay_image, overlay_png

@@ -17,7 +17,8 @@ from dashboard.auth import roles
 from dashboard.auth.audit_log import AuditFilter
 from dashboard.cohort import queries
 from dashboard.exports.case_json import schema_errors
-from dashboard.exports.cohort_csv import HEADER, shown_filter
+from dashboard.cohort.controls import shown_filter
+from dashboard.exports.cohort_csv import HEADER
 from dashboard.pages import case as case_page
 from dashboard.pages import cohort as cohort_page
 from dashboard.pages import metrics as metrics_page
@@ -39,10 +40,10 @@ def cases(app):
     """A PNG upload, a DICOM upload (identifying header), and imported cases for the cohort filters."""
     services = app.server.extensions["lesionlens"]
     with app.server.app_context():
-        png = services.analyzer.ingest(lesion_png(120, 90), {"age": 50, "sex": "F"})
+        png = services.ingest.upload(lesion_png(120, 90), {"age": 50, "sex": "F"})
         services.analyzer.predict_case(png)
         pixels = np.asarray(Image.open(io.BytesIO(lesion_png(100, 80, seed=2))))
-        dicom = services.analyzer.ingest(dicom_bytes(pixels, PixelSpacing=[0.1, 0.1], PatientName="Doe^Jane",
+        dicom = services.ingest.upload(dicom_bytes(pixels, PixelSpacing=[0.1, 0.1], PatientName="Doe^Jane",
                                                      PatientID="MRN-4411", PatientAge="045Y", PatientSex="F"))
         services.analyzer.predict_case(dicom)
         rng = np.random.default_rng(5)

@@ -53,10 +53,10 @@ def cases(app):
     pixels = np.asarray(Image.open(io.BytesIO(lesion_png(100, 80, seed=3))))
     with app.server.app_context():
         uploads = {
-            "ct": services.analyzer.ingest(ct_with_identity()),
-            "burned": services.analyzer.ingest(dicom_bytes(pixels, PatientName="Roe^Richard", PatientID="MRN-5",
+            "ct": services.ingest.upload(ct_with_identity()),
+            "burned": services.ingest.upload(dicom_bytes(pixels, PatientName="Roe^Richard", PatientID="MRN-5",
                                                            BurnedInAnnotation="YES")),
-            "png": services.analyzer.ingest(lesion_png(120, 90)),
+            "png": services.ingest.upload(lesion_png(120, 90)),
         }
         for case_id in uploads.values():
             services.analyzer.predict_case(case_id)

@@ -142,9 +142,8 @@ def test_index_preloads_the_layout_and_swaps_the_polyfill(app, viewer):
     assert served.status_code == 200 and b"regeneratorRuntime" in served.data
 
 
-def test_polyfill_kept_on_request(tmp_path, monkeypatch):
-    monkeypatch.setenv("LESIONLENS_DASH_POLYFILL", "1")
-    app = fake_app(tmp_path)
+def test_polyfill_kept_on_request(tmp_path):
+    app = fake_app(tmp_path, dash_polyfill=True)  # LESIONLENS_DASH_POLYFILL=1
     html = logged_in_client(app, "viewer").get("/cohort").get_data(as_text=True)
     assert "polyfill@" in html and "regenerator-runtime" not in html and "/_dash-layout" in html
 

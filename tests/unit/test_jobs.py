@@ -46,7 +46,7 @@ def services(app):
 
 
 def add_cases(services, n: int) -> list[str]:
-    return [services.analyzer.ingest(lesion_png(120, 100, seed=i)) for i in range(n)]
+    return [services.ingest.upload(lesion_png(120, 100, seed=i)) for i in range(n)]
 
 
 def test_rescore_a_cohort_with_another_model(services):

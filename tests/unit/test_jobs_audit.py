@@ -40,7 +40,7 @@ def cancel(client, job_id, changed=True):
 
 def test_a_start_phrased_without_trigger_or_with_empty_cache_key_is_audited_with_its_owner(app):
     services = app.server.extensions["lesionlens"]
-    services.analyzer.ingest(lesion_png(100, 80, seed=1))
+    services.ingest.upload(lesion_png(100, 80, seed=1))
     client = logged_in_client(app, "clinician")
     end = end_id(client)
     body = {**start_body(), "changedPropIds": []}  # replayed without the trigger

@@ -68,7 +68,7 @@ def poll(client, end: str, handles: dict, until, timeout: float = 120.0) -> tupl
 def test_start_progress_and_result_over_http(app):
     services = app.server.extensions["lesionlens"]
     for i in range(3):
-        services.analyzer.ingest(lesion_png(100, 80, seed=i))
+        services.ingest.upload(lesion_png(100, 80, seed=i))
     client = logged_in_client(app, "clinician")
     end = end_id(client)
     first = client.post(f"/_dash-update-component?endId={end}", json=start_body())
@@ -92,7 +92,7 @@ def test_start_progress_and_result_over_http(app):
 def test_cancel_over_http(app):
     services = app.server.extensions["lesionlens"]
     for i in range(12):
-        services.analyzer.ingest(lesion_png(100, 80, seed=i))
+        services.ingest.upload(lesion_png(100, 80, seed=i))
     client = logged_in_client(app, "clinician")
     end = end_id(client)
     handles = client.post(f"/_dash-update-component?endId={end}", json=start_body()).get_json()

@@ -32,7 +32,7 @@ def services(app):
 
 def upload(app, services, data: bytes, patient=None):
     with app.server.app_context():
-        batch = new_case.ingest_files(services.analyzer, [data_url(data)], ["scan"], patient or {}, max_files=5)
+        batch = new_case.ingest_files(services.ingest, [data_url(data)], ["scan"], patient or {}, max_files=5)
         results = new_case.advance_batch(services, batch, budget_s=30)
         cards, done, total = new_case.render_batch(batch, results)
     assert (done, total) == (1, 1)
@@ -49,7 +49,7 @@ def test_reupload_offers_the_existing_case_without_decoding_or_predicting(app, s
     def no_decoding(*_a, **_k):
         raise AssertionError("a known image must not be decoded again")
 
-    monkeypatch.setattr(services.analyzer, "prepare", no_decoding)
+    monkeypatch.setattr(services.ingest, "prepare", no_decoding)
     started = time.perf_counter()
     again, card = upload(app, services, png, patient={"age": 50})
     elapsed = time.perf_counter() - started
@@ -90,7 +90,7 @@ def test_two_workers_predict_a_new_upload_once(tmp_path):
     settings = dict(home=tmp_path / "home", models_dir=tmp_path / "models")
     worker_a = create_app(Settings(**settings), SlowPredictor).server.extensions["lesionlens"]
     worker_b = create_app(Settings(**settings), SlowPredictor).server.extensions["lesionlens"]
-    case_id = worker_a.analyzer.ingest(lesion_png(120, 90))
+    case_id = worker_a.ingest.upload(lesion_png(120, 90))
     loads = FakePredictor.loads
     sources = []
     first = threading.Thread(target=lambda: sources.append(worker_a.analyzer.predict_case(case_id)[1]))
@@ -111,7 +111,7 @@ def test_advance_batch_shows_a_case_another_worker_is_predicting_as_pending(tmp_
     worker_a = app_a.server.extensions["lesionlens"]
     app_b = create_app(Settings(**settings), SlowPredictor)
     worker_b = app_b.server.extensions["lesionlens"]
-    case_id = worker_a.analyzer.ingest(lesion_png(120, 90))
+    case_id = worker_a.ingest.upload(lesion_png(120, 90))
     batch = {"items": [{"name": "a.png", "case_id": case_id, "error": None}]}
     first = threading.Thread(target=lambda: worker_a.analyzer.predict_case(case_id))
     first.start()

@@ -75,7 +75,7 @@ def test_prediction_block_shows_no_probability_for_an_empty_mask():
 
 def test_every_page_and_export_of_an_empty_mask_case(app, services):
     with app.server.app_context():
-        batch = new_case.ingest_files(services.analyzer, [new_case_data_url()], ["a.png"], {}, max_files=5)
+        batch = new_case.ingest_files(services.ingest, [new_case_data_url()], ["a.png"], {}, max_files=5)
         case_id = batch["items"][0]["case_id"]
         results = new_case.advance_batch(services, batch, budget_s=30)
         cards, done, _ = new_case.render_batch(batch, results)

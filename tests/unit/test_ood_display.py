@@ -103,7 +103,8 @@ def test_stored_flag_reaches_case_page_api_and_cohort_table(app):
 
     services = app.server.extensions["lesionlens"]
     with app.server.app_context():
-        case_id, row, _source = services.analyzer.analyse(lesion_png(120, 90), {})
+        case_id = services.ingest.upload(lesion_png(120, 90), {})
+        row, _source = services.analyzer.predict_case(case_id)
     assert row.out_of_distribution is True and row.ood_score == pytest.approx(2.5)
     body = prediction_json(row)
     assert body["out_of_distribution"] is True and body["ood_score"] == 2.5 and body["ood_reasons"] == [REASON]

@@ -60,7 +60,7 @@ def test_the_three_measures(app):
     before = scrape(client)
     for _ in range(3):
         assert client.get("/healthz").status_code == 200
-    case_id = services.analyzer.ingest(lesion_png(120, 90))
+    case_id = services.ingest.upload(lesion_png(120, 90))
     services.analyzer.predict_case(case_id)  # runs the (fake) model once
     services.analyzer.predict_case(case_id)  # stored: no model time, not counted
     jobs = JobStore(services.store.sessions)
@@ -87,7 +87,7 @@ def test_the_three_measures(app):
 def test_no_patient_data_in_the_output(app):
     server = app.server
     services = server.extensions["lesionlens"]
-    case_id = services.analyzer.ingest(lesion_png(120, 90), {"age": 61, "symptoms": "Quarrington family"})
+    case_id = services.ingest.upload(lesion_png(120, 90), {"age": 61, "symptoms": "Quarrington family"})
     viewer = logged_in_client(app, "viewer")
     assert viewer.get(f"/case/{case_id}").status_code == 200
     assert viewer.get(f"/files/{case_id}/display.png").status_code == 200

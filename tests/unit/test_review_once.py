@@ -23,7 +23,7 @@ def services(app):
 
 
 def test_the_same_review_twice_is_stored_once(services):
-    case_id = services.analyzer.ingest(lesion_png(100, 80))
+    case_id = services.ingest.upload(lesion_png(100, 80))
     assert case_page.save_review(services.store, case_id, "agree", None, "round, smooth", "dr-a")[0]
     ok, message = case_page.save_review(services.store, case_id, "agree", None, "round, smooth ", "dr-a")
     assert not ok and message == case_page.ALREADY_SAVED
@@ -55,7 +55,7 @@ def click_save(client, app, case_id: str, note: str):
 
 
 def test_save_button_is_disabled_on_click_after_saving_and_re_enabled_by_an_edit(app, services):
-    case_id = services.analyzer.ingest(lesion_png(100, 80))
+    case_id = services.ingest.upload(lesion_png(100, 80))
     client = logged_in_client(app, "clinician")
     client.get(f"/case/{case_id}")
     first = click_save(client, app, case_id, "looks benign")

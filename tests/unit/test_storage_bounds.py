@@ -55,7 +55,7 @@ def test_pixels_keep_their_values_in_the_narrowest_type_and_old_cases_still_read
     assert compact(np.array([[0.5, 1]], np.float32)).dtype == np.float32
     app = fake_app(tmp_path)
     services = app.server.extensions["lesionlens"]
-    case_id = services.analyzer.ingest(lesion_png(120, 90))
+    case_id = services.ingest.upload(lesion_png(120, 90))
     files = services.store.files
     assert files.path(case_id, PIXELS).is_file() and not files.path(case_id, LEGACY_PIXELS).exists()
     pixels = files.read_pixels(case_id)
@@ -101,4 +101,4 @@ def test_daily_upload_quota_per_user(tmp_path):
     assert "daily upload limit of 2" in upload(first, 9).get_json()["error"]
     assert upload(second, 5).status_code == 200  # per user
     services = app.server.extensions["lesionlens"]
-    services.analyzer.ingest(lesion_png(64, 48, seed=7))  # no signed-in user (import, jobs): not counted
+    services.ingest.upload(lesion_png(64, 48, seed=7))  # no signed-in user (import, jobs): not counted

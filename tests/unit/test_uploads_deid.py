@@ -95,7 +95,7 @@ def test_dicom_identifiers_reach_no_store_file_row_cache_log_or_response(app, tm
     # UI path: the New case page's ingest + render, as its callbacks call them
     data_url = "data:application/dicom;base64," + base64.b64encode(data).decode()
     with app.server.test_request_context():
-        batch = ingest_files(services.analyzer, [data_url], ["scan.dcm"], {"age": 45}, 20)
+        batch = ingest_files(services.ingest, [data_url], ["scan.dcm"], {"age": 45}, 20)
         ui_case = batch["items"][0]["case_id"]
         assert ui_case and batch["items"][0]["error"] is None
         services.analyzer.predict_case(ui_case)

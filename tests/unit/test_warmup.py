@@ -21,7 +21,7 @@ def app(tmp_path):
 
 def test_warm_loads_the_model_runs_one_prediction_and_fills_the_metrics_cache(app):
     services = app.server.extensions["lesionlens"]
-    services.analyzer.ingest(lesion_png(100, 80))
+    services.ingest.upload(lesion_png(100, 80))
     assert services.predictors.loaded() is None
     done = warmup.warm(app.server)
     loaded = services.predictors.loaded()

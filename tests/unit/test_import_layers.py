@@ -1,0 +1,143 @@
+"""The layers stay layers: no import circle inside `dashboard/` or `pipeline/`, and nothing imports upward.
+
+Why: an import circle (`jobs.core` -> the import CLI -> the app factory -> the
+pages -> the Jobs page -> `jobs.core`) worked only because most of its edges
+were imports inside functions, and made a Celery worker build the whole Dash
+app. Function-level imports count here too: they hide a circle, they do not
+remove it. `pipeline` is the inference library (no Dash, Flask, dashboard or
+training), and the dashboard never imports `training`.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from pipeline.paths import REPO_ROOT
+
+PACKAGES = ("dashboard", "pipeline")
+FORBIDDEN = {
+    "pipeline": {"dash", "dash_bootstrap_components", "dash_table", "flask", "dashboard", "training"},
+    "dashboard": {"training"},
+}
+# Circles allowed, each with the reason it is harmless. Empty: fix a new circle by moving the shared code
+# down a layer (a service, `dashboard/cohort/`), not by adding it here.
+ALLOWED_CYCLES: list[set[str]] = []
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO_ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def package_modules() -> dict[str, Path]:
+    return {module_name(p): p for package in PACKAGES for p in sorted((REPO_ROOT / package).rglob("*.py"))}
+
+
+def imports_of(path: Path, name: str) -> list[tuple[str, str | None]]:
+    """(module, imported name or None) for every import statement in the file, functions included."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out: list[tuple[str, str | None]] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out.extend((alias.name, None) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the file's package, one level up per extra dot
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            out.extend((base, alias.name) for alias in node.names)
+    return out
+
+
+def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Edges between package modules: `from a.b import c` goes to a.b.c when that is a module, else to a.b;
+    `import a.b.c` to the longest prefix that is a module."""
+
+    def resolve(target: str) -> str | None:
+        while target and target not in modules:
+            target = target.rpartition(".")[0]
+        return target or None
+
+    graph = {}
+    for name, path in modules.items():
+        edges = set()
+        for module, imported in imports_of(path, name):
+            full = f"{module}.{imported}" if imported else module
+            edges.add(full if full in modules else resolve(module))
+        graph[name] = edges - {None, name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(component)
+    return found
+
+
+def test_the_cycle_finder_finds_circles():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert cycles(graph) == [{"a", "b", "c"}]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_graph_sees_imports_inside_functions():
+    modules = package_modules()
+    graph = import_graph(modules)
+    # dashboard/jobs/runner.py imports its job code inside main(): still an edge
+    assert "dashboard.jobs.core" in graph["dashboard.jobs.runner"]
+    # `from dashboard.auth import csrf` is an edge to the module csrf, not to the package's __init__
+    assert "dashboard.auth.csrf" in graph["dashboard.factory"]
+
+
+def test_no_import_circle_in_dashboard_or_pipeline():
+    found = [c for c in cycles(import_graph(package_modules())) if c not in ALLOWED_CYCLES]
+    assert not found, "import circles (move the shared code down a layer): " + "; ".join(
+        " <-> ".join(sorted(c)) for c in found
+    )
+
+
+def test_nothing_imports_upward():
+    wrong = []
+    for name, path in package_modules().items():
+        top = name.split(".")[0]
+        for module, _imported in imports_of(path, name):
+            if module.split(".")[0] in FORBIDDEN[top]:
+                wrong.append(f"{name} imports {module}")
+    assert not wrong, wrong
