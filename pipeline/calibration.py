@@ -32,16 +32,8 @@ class Calibration:
         return (np.log(p / (1 - p)) - self.bias) / self.scale
 
     def to_card(self) -> dict[str, Any]:
+        """The card's `calibration` record (read back by `pipeline.card_parts.calibration_from_json`)."""
         return {"method": "platt", **asdict(self)}
-
-    @classmethod
-    def from_card(cls, card: dict[str, Any] | None) -> "Calibration":
-        card = card or {}
-        if card.get("method") == "temperature":  # bundles written before Platt scaling
-            return cls(scale=1.0 / float(card.get("temperature", 1.0)), bias=0.0, fitted_on=card.get("fitted_on", ""))
-        if card.get("method") == "platt":
-            return cls(float(card["scale"]), float(card["bias"]), card.get("fitted_on", ""))
-        return cls()
 
 
 def fit_platt(logits: np.ndarray, labels: np.ndarray, fitted_on: str) -> Calibration:

@@ -11,7 +11,7 @@ bundle card (no pickle), applied without scikit-learn.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -54,19 +54,6 @@ class PresenceModel:
             z += c * ((value if math.isfinite(value) else m) - m) / (s or 1.0)
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
-    def to_card(self) -> dict:
-        out = asdict(self)
-        out["features"] = list(self.features)
-        return out
-
-    @classmethod
-    def from_card(cls, data: dict | None) -> "PresenceModel | None":
-        if not data:
-            return None
-        return cls(mean=tuple(map(float, data["mean"])), scale=tuple(map(float, data["scale"])),
-                   coef=tuple(map(float, data["coef"])), intercept=float(data["intercept"]),
-                   threshold=float(data["threshold"]), fitted_on=str(data.get("fitted_on", "")),
-                   features=tuple(data.get("features", PRESENCE_FEATURES)))
 
 
 def fit_presence(positives: list[dict[str, float]], negatives: list[dict[str, float]],
