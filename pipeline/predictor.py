@@ -101,16 +101,21 @@ def _matching_fusion(bundle_dir: str | Path, image_model: str):
     return fusion
 
 
-def describe_in_words(gray: np.ndarray, mask: np.ndarray, spacing_mm) -> dict[str, Any]:
-    """The BI-RADS lexicon words and one sentence for the drawn mask (never fatal: words are an aid)."""
+def describe_mask(gray: np.ndarray, mask: np.ndarray, spacing_mm):
+    """`LesionDescriptors` of the drawn mask, or None for a degenerate outline (never fatal: words are an aid)."""
     from pipeline.descriptors import describe_lesion
 
     try:
-        descriptors = describe_lesion(gray, mask, spacing_mm)
+        return describe_lesion(gray, mask, spacing_mm)
     except (ValueError, FloatingPointError) as exc:  # a degenerate outline: say so rather than fail the prediction
         log.warning("lexicon descriptors failed: %s", type(exc).__name__)
-        return {}
-    return {**descriptors.words(), "sentence": descriptors.sentence()}
+        return None
+
+
+def describe_in_words(gray: np.ndarray, mask: np.ndarray, spacing_mm) -> dict[str, Any]:
+    """The BI-RADS lexicon words and one sentence for the drawn mask ({} when not describable)."""
+    descriptors = describe_mask(gray, mask, spacing_mm)
+    return {} if descriptors is None else {**descriptors.words(), "sentence": descriptors.sentence()}
 
 
 class Predictor:
@@ -131,6 +136,9 @@ class Predictor:
                 raise BundleError(f"bundle {Path(bundle_dir).name}: cannot load weights ({type(exc).__name__})") from exc
         self._setup(seg_models, cls_models, InferenceSettings.from_card(card), card, refine_models)
         self.fusion = _matching_fusion(bundle_dir, self.name)
+        from pipeline.stacking_apply import load_stacking
+
+        self.stacking = load_stacking(bundle_dir, card.to_json())
 
     @classmethod
     def from_models(cls, seg_models, cls_models, settings: InferenceSettings, card: BundleCard | None = None,
@@ -154,6 +162,7 @@ class Predictor:
         self.fingerprint = Fingerprint.from_card(card.ood if card else None)
         self._ood_unet = seg_models[0] if seg_models else None  # the fingerprint's features come from member 0
         self.fusion = None  # a FusionModel when the bundle folder holds a matching fusion.json
+        self.stacking = None  # a StackedModel (CNN + descriptors) when the bundle folder holds stacking.json
         self.name, self.version = card.identity if card else ("in-training", "0")
         s, c, r = settings.seg_size, settings.cls_size, max(settings.refine_size, 8)
 
@@ -326,11 +335,20 @@ class Predictor:
         found = found and bool(mask_full.any())
         area_px = int(mask_full.sum())
         area_mm2 = area_px * spacing_mm[0] * spacing_mm[1] if (spacing_mm and found) else None
+        descriptors = describe_mask(gray, mask_full, spacing_mm) if found else None
+        lexicon = {} if descriptors is None else {**descriptors.words(), "sentence": descriptors.sentence()}
+        cnn_probability, threshold, reasons = probability, self.settings.malignant_threshold, {}
+        if self.stacking is not None and descriptors is not None:
+            from pipeline.descriptors import descriptor_features
+            from pipeline.stacking_apply import apply_stacking
+
+            stacked = apply_stacking(self.stacking, logits, descriptor_features(descriptors))
+            probability, spread, threshold = stacked.probability, stacked.uncertainty, stacked.threshold
+            reasons = stacked.contributions
         if not found and (self.settings.has_normal or self.settings.presence is not None):
             label = "normal"  # shown as "No lesion found": an empty mask never carries a diagnosis
         else:
-            label = "malignant" if probability >= self.settings.malignant_threshold else "benign"
-        lexicon = describe_in_words(gray, mask_full, spacing_mm) if found else {}
+            label = "malignant" if probability >= threshold else "benign"
         timings["postprocess"] = (time.perf_counter() - t3) * 1000
         timings["total"] = (time.perf_counter() - t0) * 1000
         return Prediction(
@@ -348,6 +366,8 @@ class Predictor:
             timings_ms=timings,
             lesion_probability=analysis.lesion_probability,
             cnn_logit=float(np.mean(logits)),
+            cnn_probability=cnn_probability if reasons else None,
+            reasons=reasons,
             lexicon=lexicon,
             out_of_distribution=bool(ood is not None and ood.flagged),
             ood_score=None if ood is None else float(ood.score),

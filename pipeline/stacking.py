@@ -77,6 +77,12 @@ def _finite_tuple(values: Any, what: str, n: int | None = None) -> tuple[float, 
     return tuple(out)
 
 
+def _threshold(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise StackingError(f"stacked model: threshold must be a number, got {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class LogisticPart:
     """Median imputation -> standardisation -> logistic regression, as numbers."""
@@ -149,8 +155,13 @@ class StackedModel:
     aucs: dict[str, float] = field(default_factory=dict)  # per part, e.g. cnn/descriptor/stacked on validation
     sklearn_version: str = ""
     created: str = ""
+    # decision threshold on the stacked probability (Youden on the validation images); `training stack
+    # --bundle` also makes it the card's `thresholds.malignant` and keeps the CNN's as `malignant_cnn_only`
+    threshold: float = 0.5
 
     def __post_init__(self) -> None:
+        if not (isinstance(self.threshold, (int, float)) and 0.0 < float(self.threshold) < 1.0):
+            raise StackingError(f"stacked model: threshold must be a number in (0, 1), got {self.threshold!r}")
         if self.final.feature_names != FINAL_FEATURES:
             raise StackingError(f"final model inputs must be {list(FINAL_FEATURES)}, "
                                 f"got {list(self.final.feature_names)}")
@@ -208,7 +219,7 @@ class StackedModel:
                        "sum(descriptor.coef * (f - descriptor.mean) / descriptor.scale), missing f -> descriptor.impute",
             "fitted_on": self.fitted_on, "n_descriptor": int(self.n_descriptor), "n_final": int(self.n_final),
             "aucs": {k: (None if v is None or not math.isfinite(v) else float(v)) for k, v in self.aucs.items()},
-            "sklearn_version": self.sklearn_version, "created": self.created,
+            "sklearn_version": self.sklearn_version, "created": self.created, "threshold": float(self.threshold),
             "descriptor": self.descriptor.to_dict(), "final": self.final.to_dict(),
         }
 
@@ -239,6 +250,7 @@ class StackedModel:
             fitted_on=str(data["fitted_on"]), n_descriptor=data["n_descriptor"], n_final=data["n_final"],
             aucs={str(k): (math.nan if v is None else float(v)) for k, v in aucs.items()},
             sklearn_version=str(data.get("sklearn_version", "")), created=str(data.get("created", "")),
+            threshold=_threshold(data.get("threshold", 0.5)),
         )
 
     @classmethod

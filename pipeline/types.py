@@ -80,6 +80,10 @@ class Prediction:
     lesion_probability: float | None = None  # P(a lesion is present); below the bundle's threshold: "no lesion found"
     cnn_logit: float | None = None  # the classifier's raw mean logit (before calibration): input of stacked models
     lexicon: dict[str, Any] = field(default_factory=dict)  # BI-RADS words + sentence of the mask (pipeline.descriptors)
+    # with a stacked CNN + descriptor model (pipeline.stacking_apply): the CNN's own calibrated probability, and
+    # the exact log-odds each input ("cnn", each descriptor feature) added to `probability`; empty without one
+    cnn_probability: float | None = None
+    reasons: dict[str, float] = field(default_factory=dict)
     out_of_distribution: bool = False  # the image is unlike the bundle's training images (pipeline.ood)
     ood_score: float | None = None  # >= 1 flagged (1 = 99th percentile of the training images); None: no fingerprint
     ood_reasons: tuple[str, ...] = ()  # plain words, e.g. "colour image (40% of pixels coloured)"
@@ -104,6 +108,10 @@ class Prediction:
             "lesion_probability": None if self.lesion_probability is None else round(float(self.lesion_probability), 4),
             "lexicon": dict(self.lexicon),
             "cnn_logit": None if self.cnn_logit is None else round(float(self.cnn_logit), 4),
+            "stacked": bool(self.reasons),
+            "cnn_probability": None if self.cnn_probability is None else round(float(self.cnn_probability), 4),
+            "reasons": {k: round(float(v), 4) for k, v in self.reasons.items()},
+            "reasons_unit": "log-odds" if self.reasons else None,
             "out_of_distribution": bool(self.out_of_distribution),
             "ood_score": None if self.ood_score is None else round(float(self.ood_score), 3),
             "ood_reasons": list(self.ood_reasons),

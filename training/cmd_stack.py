@@ -28,8 +28,11 @@ FIDELITY = ("solidity", "convexity", "lobulation", "margin_roughness", "depth_wi
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--cv", required=True, help="a `training cv` output folder")
-    p.add_argument("--dataset", required=True, help="the dataset spec the CV ran on")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--cv", help="a `training cv` output folder: stack every finished fold, score held-out folds")
+    where.add_argument("--bundle", help="a `training train` bundle: add a declared stacked model to it "
+                                        "(training/stack_bundle.py)")
+    p.add_argument("--dataset", required=True, help="the dataset spec the CV or the bundle was trained on")
     p.add_argument("--n-boot", type=int, default=1000)
 
 
@@ -76,6 +79,11 @@ def run(args) -> int:
     from pipeline.stacking import STACKING_FILE
     from training.stacking_fit import case_image_reader, fit_and_score_fold
 
+    if args.bundle:
+        from training.stack_bundle import stack_bundle
+
+        print(json.dumps(stack_bundle(args.bundle, args.dataset), indent=2))
+        return 0
     cv = Path(args.cv)
     cases = load_cases(args.dataset)
     folds = json.loads((cv / "folds.json").read_text())

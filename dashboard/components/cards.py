@@ -122,6 +122,20 @@ def label_badge(label: str | None, size: str = "fs-5") -> dbc.Badge:
     return dbc.Badge(LABEL_TEXT.get(label or "", label or "unknown"), color=color, className=f"{size} ll-label")
 
 
+def _reason_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:
+    """With a stacked CNN + descriptor model: what pushed the decision, and the CNN's own probability."""
+    from dashboard.components.reasons import reason_lines
+
+    lines = reason_lines(summary)
+    if not lines:
+        return []
+    rows: list[tuple[str, Any]] = [("What pushed the decision", html.Ul([html.Li(line) for line in lines],
+                                                                         className="ll-reasons mb-0 ps-3"))]
+    if summary.get("cnn_probability") is not None:
+        rows.append(("Image model (CNN) alone", format_probability(summary["cnn_probability"])))
+    return rows
+
+
 def prediction_block(summary: dict[str, Any], dice: float | None = None) -> html.Div:
     """Label, calibrated probability, uncertainty, area and model, as a definition list."""
     model = summary.get("model") or {}
@@ -145,6 +159,7 @@ def prediction_block(summary: dict[str, Any], dice: float | None = None) -> html
             ("Uncertainty", uncertainty_text(summary.get("uncertainty"), ood)),
             ("BI-RADS descriptors of the outline", html.Span(lexicon_text(summary) or "— (not assessable)",
                                                              className="ll-lexicon")),
+            *_reason_rows(summary),
             ("Lesion area", format_area(summary.get("area_px"), summary.get("area_mm2"), True)),
             ("Lesion found", "yes"),
             ("Model", f"{model.get('name', '?')} v{model.get('version', '?')}"),

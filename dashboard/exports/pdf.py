@@ -35,6 +35,7 @@ from dashboard.components.cards import (
     out_of_distribution,
     uncertainty_text,
 )
+from dashboard.components.reasons import reasons_text
 from dashboard.exports.case_data import INTENDED_USE, CaseExport
 from dashboard.exports.overlay import overlay_image
 
@@ -128,6 +129,10 @@ def result_rows(export: CaseExport) -> list[tuple[str, str]]:
         ("Uncertainty", uncertainty_text(p.get("uncertainty"), out_of_distribution(p))),
         ("BI-RADS descriptors of the outline", lexicon_text(p) or "— (not assessable)"),
     ]
+    if reasons_text(p):
+        rows.append(("What pushed the decision", reasons_text(p) or ""))
+        if p.get("cnn_probability") is not None:
+            rows.append(("Image model (CNN) alone", format_probability(p["cnn_probability"])))
     if "out_of_distribution" in p or p.get("ood_score") is not None:
         rows.append(("Image vs training data", ood_score_text(p)))
     if p.get("fused") and p.get("image_probability") is not None:

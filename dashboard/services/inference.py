@@ -60,6 +60,8 @@ def prediction_from_payload(payload: dict[str, Any]) -> Prediction:
         ood_trained_on=summary.get("ood_trained_on"),
         lexicon=dict(summary.get("lexicon") or {}),
         cnn_logit=summary.get("cnn_logit"),
+        cnn_probability=summary.get("cnn_probability"),
+        reasons=dict(summary.get("reasons") or {}),
     )
 
 

@@ -77,3 +77,19 @@ def test_cached_prediction_keeps_words_and_cnn_logit():
     again = prediction_from_payload(payload_of(prediction))
     assert again.lexicon == lexicon and again.cnn_logit == 1.25
     assert again.summary()["lexicon"]["sentence"] == lexicon["sentence"]
+
+
+def test_stacked_reasons_and_the_cnn_alone_show_on_card_and_pdf():
+    summary = {"label": "malignant", "probability": 0.8, "uncertainty": 0.05, "lesion_found": True, "area_px": 900,
+               "model": {"name": "m", "version": "1"}, "stacked": True, "cnn_probability": 0.61,
+               "reasons": {"cnn": 0.3, "log_spiculation": 0.7, "log_angularity": 0.2}}
+    shown = _text(prediction_block(summary))
+    assert "What pushed the decision" in shown and "margin: towards malignant (+0.90 log-odds)" in shown
+    assert "Image model (CNN) alone" in shown and "61%" in shown
+    export = synthetic_export()
+    export.prediction.update(summary)
+    rows = dict(result_rows(export))
+    assert rows["What pushed the decision"].startswith("margin: towards malignant")
+    assert rows["Image model (CNN) alone"] == "61%"
+    plain = {k: v for k, v in summary.items() if k not in ("reasons", "cnn_probability", "stacked")}
+    assert "What pushed the decision" not in _text(prediction_block(plain))

@@ -1,0 +1,64 @@
+"""Issue 13.3: `python -m training stack --bundle` adds a declared stacked model to a trained bundle, and the
+predictor then answers with the stacked probability, its own threshold and exact reasons."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from pipeline.bundle import read_bundle_card
+from pipeline.errors import BundleError
+from pipeline.stacking import logit
+from training.__main__ import main
+
+pytestmark = pytest.mark.slow
+
+
+def test_stack_bundle_declares_the_model_and_the_predictor_explains(tiny_bundle, tmp_path, capsys):
+    from pipeline.datasets import load_cases, read_gray
+    from pipeline.predictor import Predictor
+
+    bundle = tmp_path / "tiny"
+    shutil.copytree(tiny_bundle, bundle)
+    before = read_bundle_card(bundle)
+    assert main(["stack", "--bundle", str(bundle), "--dataset", "synthetic:40:1"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    card = read_bundle_card(bundle)
+    assert card.stacking == record and record["file"] == "stacking.json"
+    assert {"cnn_val", "descriptor_val", "stacked_val_in_sample"} <= set(record["aucs"])
+    assert card.version != before.version  # the answer changed, so the version did
+    assert card.provenance.git_commit == before.provenance.git_commit and card.created == before.created
+    assert card.thresholds.extra["malignant_cnn_only"] == before.thresholds.malignant
+    assert card.thresholds.malignant == pytest.approx(record["threshold"])
+
+    predictor = Predictor(bundle)
+    assert predictor.stacking is not None
+    found = None
+    for case in load_cases("synthetic:40:1")[:12]:
+        p = predictor.predict_gray(read_gray(case.image_path))
+        if p.lesion_found and p.reasons:
+            found = p
+            break
+    assert found is not None, "no lesion found on 12 synthetic images"
+    assert found.label == ("malignant" if found.probability >= record["threshold"] else "benign")
+    total = predictor.stacking.baseline_logit + sum(found.reasons.values())
+    assert total == pytest.approx(logit(found.probability), abs=1e-5)
+    assert found.cnn_probability is not None and found.summary()["stacked"] is True
+    assert 0 <= found.uncertainty <= 0.5 and np.isfinite(found.uncertainty)
+
+    (bundle / "stacking.json").write_text((bundle / "stacking.json").read_text().replace('"n_final"', '"n_final" '))
+    with pytest.raises(BundleError, match="changed after the card was written"):
+        Predictor(bundle)
+
+
+def test_stack_bundle_needs_the_validation_table(tiny_bundle, tmp_path):
+    from pipeline.errors import LesionLensError
+
+    bundle = tmp_path / "tiny"
+    shutil.copytree(tiny_bundle, bundle)
+    (bundle / "validation_predictions.csv").unlink()
+    with pytest.raises(LesionLensError, match="validation_predictions.csv"):
+        main(["stack", "--bundle", str(bundle), "--dataset", "synthetic:40:1"])
