@@ -14,7 +14,6 @@ from typing import Callable
 
 import dash
 import flask
-from dash._get_app import app_context as _dash_app_context
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from dashboard import api as api_module
@@ -74,15 +73,11 @@ def create_app(settings: Settings | None = None, predictor_factory: Callable | N
         csrf_token_name=csrf.COOKIE,  # the renderer sends this cookie back as X-CSRFToken on every request
         csrf_header_name=csrf.HEADER,
     )
-    # dash.register_page finds "the app" through dash.get_app(), which prefers a context variable
-    # that Dash sets (and never resets) while serving /_dash-layout: point it at this app while
-    # registering, or a process that built an app before would add redirects to that old one.
-    context_token = _dash_app_context.set(app)
-    try:
-        for module in PAGE_MODULES:
-            module.register(app)
-    finally:
-        _dash_app_context.reset(context_token)
+    # dash.register_page reaches an app only through dash.get_app(), for `redirect_from`, and would find
+    # whichever app served the last request in this process: no page uses it (tests/unit/test_import_layers.py
+    # checks; pages add their redirects to app.server themselves), so registering needs no app context.
+    for module in PAGE_MODULES:
+        module.register(app)
     shell.register(app)
     exports.register(app)  # /export/… downloads + their links' client-side callbacks
     app.layout = shell.layout
@@ -96,15 +91,19 @@ def create_app(settings: Settings | None = None, predictor_factory: Callable | N
 def _warm_up(app: dash.Dash) -> None:
     """Run Dash's first-request setup now, in this process, before real traffic.
 
-    Dash sets its "first request seen" flags *before* doing the setup
-    (registering script paths, the pages router), so with gunicorn --threads
-    a fresh worker answering the browser's parallel script requests could
-    serve some before the setup finished ("path requested is not valid" 500s).
-    One internal request here is a few milliseconds and touches neither the
-    database nor the model. It asks for the (open) login page: Dash's setup
-    runs in a before_request hook, whatever the route.
+    Dash does that setup (registering script paths, the pages router) in its
+    before_request hooks and sets its "first request seen" flags *before*
+    doing it, so with gunicorn --threads a fresh worker answering the
+    browser's parallel script requests could serve some before the setup
+    finished ("path requested is not valid" 500s). Flask's public
+    `test_request_context` + `preprocess_request` run every before_request hook
+    once, here, for the open login path: Dash's setup, whatever Dash names it
+    inside, in a few milliseconds, with no view, no response, no database and
+    no model.
     """
-    response = app.server.test_client().get("/login")
-    if response.status_code != 200:
-        raise RuntimeError(f"dashboard warm-up failed with HTTP {response.status_code}")
+    server = app.server
+    with server.test_request_context("/login"):
+        refused = server.preprocess_request()
+    if refused is not None:
+        raise RuntimeError(f"dashboard warm-up: a request hook refused the login page ({refused!r})")
 

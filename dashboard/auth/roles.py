@@ -40,7 +40,7 @@ CALLBACK = "callback"  # /_dash-update-component: the role comes from the callba
 ENDPOINT_ROLES = {
     "/": PAGE,
     "/<path:path>": PAGE,
-    "/new": CLINICIAN,  # redirect_from of the New case page
+    "/new": CLINICIAN,  # the New case page's old address (a redirect, pages/new_case.py)
     "/_dash-layout": VIEWER,
     "/_dash-dependencies": VIEWER,
     "/_dash-update-component": CALLBACK,
@@ -140,12 +140,14 @@ def output_role(component_id, explicit_only: bool = False) -> str | None:
 
 
 def callback_output_ids(output_key: str) -> list[str]:
-    """Component ids named by a Dash callback key ("id.prop" or "..a.p...b.q@hash..")."""
-    from dash._utils import split_callback_id
+    """Component ids named by a Dash callback key ("id.prop", or "..a.p...b.q.." for several outputs).
 
-    parts = split_callback_id(output_key)
-    parts = parts if isinstance(parts, list) else [parts]
-    return [p["id"] for p in parts]
+    Parsed here from the key format the renderer sends (Dash's own parser is
+    private API that an upgrade may move); tests/unit/test_import_layers.py
+    compares the two.
+    """
+    keys = output_key[2:-2].split("...") if output_key.startswith("..") else [output_key]
+    return [key.rsplit(".", 1)[0] for key in keys]
 
 
 def callback_role(output_key: str) -> str:

@@ -25,6 +25,7 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
+import flask
 from dash import Input, Output, State, dcc, html
 
 from dashboard import ids
@@ -306,8 +307,10 @@ def layout(**_query) -> html.Div:
 
 
 def register(app: dash.Dash) -> None:
-    dash.register_page(__name__, path="/", name="New case", title="New case · Lesion Lens", order=0,
-                       layout=layout, redirect_from=["/new"])
+    dash.register_page(__name__, path="/", name="New case", title="New case · Lesion Lens", order=0, layout=layout)
+    # the old address: a plain route on this app's server (register_page's redirect_from would add it to
+    # whichever app dash.get_app() returns: the one that served the last request in this process)
+    app.server.add_url_rule("/new", "/new", lambda: flask.redirect(app.get_relative_path("/"), code=301))
 
     @app.callback(
         Output(ids.UPLOAD_BATCH, "data"),

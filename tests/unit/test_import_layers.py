@@ -20,6 +20,13 @@ FORBIDDEN = {
     "pipeline": {"dash", "dash_bootstrap_components", "dash_table", "flask", "dashboard", "training"},
     "dashboard": {"training"},
 }
+# Private Dash modules (`dash._x`) a dashboard module may import, each with the reason and the test that fails
+# when a Dash upgrade moves it:
+PRIVATE_DASH_ALLOWED = {
+    # the first /_dash-layout renders the requested page with Dash's own path matching (`_path_to_page`), so it
+    # shows what the pages router would; tests/unit/test_first_load.py fails if Dash renames it
+    "dashboard.components.shell": {"dash._pages"},
+}
 # Circles allowed, each with the reason it is harmless. Empty: fix a new circle by moving the shared code
 # down a layer (a service, `dashboard/cohort/`), not by adding it here.
 ALLOWED_CYCLES: list[set[str]] = []
@@ -141,3 +148,55 @@ def test_nothing_imports_upward():
             if module.split(".")[0] in FORBIDDEN[top]:
                 wrong.append(f"{name} imports {module}")
     assert not wrong, wrong
+
+
+def private_dash_imports(name: str, path: Path) -> set[str]:
+    out = set()
+    for module, imported in imports_of(path, name):
+        if module.startswith("dash._"):
+            out.add(module)
+        elif module == "dash" and imported and imported.startswith("_"):
+            out.add(f"dash.{imported}")
+    return out
+
+
+def test_dashboard_uses_public_dash_api():
+    """A Dash upgrade may move anything private: `dash._get_app`, `dash._utils`, ... are not used."""
+    found = {}
+    for name, path in package_modules().items():
+        private = private_dash_imports(name, path) - PRIVATE_DASH_ALLOWED.get(name, set())
+        if private:
+            found[name] = sorted(private)
+    assert not found, found
+
+
+def test_no_page_registers_redirects():
+    """`dash.register_page(redirect_from=...)` adds the redirects to `dash.get_app()`, i.e. whichever app served
+    the last request in this process, not necessarily the app being built (dashboard/factory.py)."""
+    for name, path in package_modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "register_page":
+                assert not any(k.arg == "redirect_from" for k in node.keywords), name
+
+
+def test_callback_keys_are_parsed_as_dash_does():
+    from dash._utils import split_callback_id  # private on purpose: this test is the alarm if Dash changes it
+
+    from dashboard.auth.roles import callback_output_ids
+
+    for key in (
+        "case-id.data",
+        "..a.children...b.value..",
+        '..{"index":1,"type":"row"}.children...x.y..',
+        "nav.href@3f2a1c",
+    ):
+        parts = split_callback_id(key)
+        assert callback_output_ids(key) == [p["id"] for p in (parts if isinstance(parts, list) else [parts])]
+
+
+def test_the_app_is_warmed_through_public_flask_api(tmp_path):
+    """create_app runs Dash's first-request setup (the pages router's callback exists before any request)."""
+    from tests.fakes_predictor import fake_app
+
+    app = fake_app(tmp_path)
+    assert any("_pages_content.children" in key for key in app.callback_map)
