@@ -209,7 +209,7 @@ def insert_cohort(store, n: int, model: tuple[str, str], seed: int = 0) -> None:
     """n synthetic rows straight into the tables (no image files): what 10,000 imported cases cost the queries."""
     from sqlalchemy import insert
 
-    from dashboard.store.models import CaseRow, PredictionRow
+    from dashboard.store.tables import CaseRow, PredictionRow
 
     rng = np.random.default_rng(seed)
     malignant = rng.random(n) < 0.35

@@ -1,6 +1,6 @@
 """Access tables of dashboard/auth (users, sessions, API tokens, login attempts, audit log).
 
-The audit log's append-only triggers are installed by `dashboard.auth.models.ensure_schema`
+The audit log's append-only triggers are installed by `dashboard.auth.tables.ensure_schema`
 after the tables exist. A later change to these models needs its own revision
 (`alembic revision --autogenerate -m ...`); tests/unit/test_alembic.py fails while models
 and migrations disagree.

@@ -1,7 +1,7 @@
 """Out-of-distribution verdict of each prediction (issue 14.2): flag and score beside the summary.
 
 Rows stored before the guard existed keep NULL ("not checked"); new rows copy
-`summary["out_of_distribution"]` / `summary["ood_score"]` (dashboard/store/models.py).
+`summary["out_of_distribution"]` / `summary["ood_score"]` (dashboard/store/tables.py).
 
 Revision ID: 0004
 Revises: 0003

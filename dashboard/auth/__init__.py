@@ -36,7 +36,7 @@ def build_auth(settings, sessions=None, engine=None, config: AuthConfig | None =
     the migrations' head like the store does; in the app the store has done
     that already. Either way the audit log's append-only triggers are ensured.
     """
-    from dashboard.auth.models import ensure_schema
+    from dashboard.auth.tables import ensure_schema
     from dashboard.store.db import init_schema, make_engine, make_sessionmaker
 
     config = config or settings.auth

@@ -19,8 +19,8 @@ from typing import Any, Iterator
 
 from sqlalchemy import func, select
 
-from dashboard.auth.models import AuditRow
-from dashboard.store.models import utcnow
+from dashboard.auth.tables import AuditRow
+from dashboard.store.tables import utcnow
 
 ACTIONS = (
     "login.ok", "login.failed", "login.locked", "logout", "access.denied",

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, text, update
 
 from dashboard.settings import AuthConfig
-from dashboard.auth.models import LoginAttemptRow
-from dashboard.store.models import utcnow
+from dashboard.auth.tables import LoginAttemptRow
+from dashboard.store.tables import utcnow
 
 FAILED, OK, UNLOCK = "failed", "ok", "unlock"
 KEEP = timedelta(days=2)

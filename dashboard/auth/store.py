@@ -19,9 +19,9 @@ from sqlalchemy.exc import IntegrityError
 
 from dashboard.auth import passwords
 from dashboard.settings import AuthConfig
-from dashboard.auth.models import ApiTokenRow, SessionRow, UserRow
+from dashboard.auth.tables import ApiTokenRow, SessionRow, UserRow
 from dashboard.auth.roles import ADMIN, ROLES
-from dashboard.store.models import utcnow
+from dashboard.store.tables import utcnow
 from pipeline.errors import LesionLensError
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")

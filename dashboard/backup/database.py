@@ -203,7 +203,7 @@ def restore(database_url: str, folder: Path, part: dict[str, Any]) -> None:
 def _restore_rows(database_url: str, source: Path, at_revision: str | None) -> None:
     from alembic import command
 
-    from dashboard.auth.models import ensure_schema as audit_triggers
+    from dashboard.auth.tables import ensure_schema as audit_triggers
     from dashboard.store.migrate import alembic_config
 
     engine = make_engine(database_url)

@@ -62,7 +62,7 @@ def build_services(settings=None) -> tuple[CliServices, Any]:
 
     from dashboard.auth import build_auth
     from dashboard.services.cache import CacheService
-    from dashboard.services.models import ModelRegistry
+    from dashboard.services.registry import ModelRegistry
     from dashboard.settings import Settings
     from dashboard.store.cases import CaseStore
 

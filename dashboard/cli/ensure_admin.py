@@ -58,7 +58,7 @@ def ensure_first_admin(auth, username: str = "admin", password: str = "") -> lis
 
 def run(_args) -> int:
     from dashboard.factory import create_app
-    from dashboard.services.models import ACTIVE_MODEL_KEY
+    from dashboard.services.registry import ACTIVE_MODEL_KEY
 
     _migrate()  # once, here, whatever LESIONLENS_MIGRATE says: web workers may only verify
     app = create_app()

@@ -14,7 +14,7 @@ from sqlalchemy import Select, and_, func, not_, or_, select
 
 from dashboard.cohort.filters import CohortFilter
 from dashboard.store.deletion import DELETIONS_KEY
-from dashboard.store.models import CaseRow, PredictionRow, ReviewRow, SettingRow
+from dashboard.store.tables import CaseRow, PredictionRow, ReviewRow, SettingRow
 
 SORTABLE = {
     "id": CaseRow.id,

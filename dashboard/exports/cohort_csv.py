@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from dashboard.cohort import queries
 from dashboard.cohort.filters import CohortFilter
-from dashboard.store.models import CaseRow, PredictionRow, ReviewRow
+from dashboard.store.tables import CaseRow, PredictionRow, ReviewRow
 
 COLUMNS = (
     ("case_id", CaseRow.id), ("dataset", CaseRow.dataset), ("date", CaseRow.case_date), ("age", CaseRow.age),

@@ -104,7 +104,7 @@ def validate_spec(raw: dict[str, Any], settings, models) -> dict[str, Any]:
 def _rescore_items(services, spec) -> list[str]:
     from dashboard.cohort.filters import CohortFilter
     from dashboard.cohort.queries import apply_filter, joined
-    from dashboard.store.models import CaseRow
+    from dashboard.store.tables import CaseRow
 
     cohort = CohortFilter.from_query(spec.get("filter") or "")
     query = apply_filter(joined(services.models.active_identity(), (CaseRow.id,)), cohort).order_by(CaseRow.created)

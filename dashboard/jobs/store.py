@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from dashboard.store.models import JobRow, utcnow
+from dashboard.store.tables import JobRow, utcnow
 
 ACTIVE = ("queued", "running")
 FINAL = ("done", "failed", "cancelled", "interrupted")

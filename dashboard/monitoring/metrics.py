@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 
 from dashboard.jobs.store import STALE_AFTER
 from dashboard.sandbox import FileTimeLimit
-from dashboard.store.models import JobRow, utcnow
+from dashboard.store.tables import JobRow, utcnow
 
 log = logging.getLogger(__name__)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"

@@ -150,7 +150,7 @@ def register(app: dash.Dash) -> None:
         if not n_clicks:
             raise dash.exceptions.PreventUpdate
         from dashboard.jobs.owner import audit_start, starter_from_callback
-        from dashboard.services.models import ModelRegistry
+        from dashboard.services.registry import ModelRegistry
         from dashboard.store.cases import CaseStore
 
         starter = starter_from_callback(settings)

@@ -30,7 +30,7 @@ from dashboard.cohort.filters import CohortFilter
 from dashboard.cohort.curves import at_threshold, threshold_points
 from dashboard.cohort.evaluation import default_threshold, load_curves
 from dashboard.cohort.training import training_data
-from dashboard.figures.metrics import (
+from dashboard.figures.metric_charts import (
     calibration_figure,
     confusion_matrix_figure,
     marker_update,
@@ -168,7 +168,7 @@ def static_figures(curves):
 
 def risk_figure(curves):
     """Risk-coverage of the model's own calls (issue 14.3): does its uncertainty flag its errors?"""
-    from dashboard.figures.metrics import risk_coverage_figure
+    from dashboard.figures.metric_charts import risk_coverage_figure
 
     if curves.n_scored == 0 or len(curves.uncertainty) != curves.n_scored:
         return empty_figure("No cases with a known label and a prediction")

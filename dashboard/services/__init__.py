@@ -15,8 +15,8 @@ import flask
 from dashboard.services.cache import CacheService
 from dashboard.services.inference import Analyzer
 from dashboard.services.ingest import Ingest
-from dashboard.services.models import ModelRegistry
-from dashboard.services.predictor import PredictorPool
+from dashboard.services.registry import ModelRegistry
+from dashboard.services.predictor_pool import PredictorPool
 from dashboard.settings import Settings
 from dashboard.store.cases import CaseStore
 

@@ -24,7 +24,7 @@ class QuotaExceeded(ImageLoadError):
 
 
 def uploads_today(sessions, username: str) -> int:
-    from dashboard.auth.models import AuditRow
+    from dashboard.auth.tables import AuditRow
 
     midnight = datetime.combine(datetime.now(timezone.utc).date(), time.min)
     with sessions() as session:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.store.db import init_schema, make_engine, make_sessionmaker
 from dashboard.store.files import CASE_ID, CaseFiles, atomic_write
-from dashboard.store.models import CaseRow, PredictionRow, ReviewRow, SettingRow
+from dashboard.store.tables import CaseRow, PredictionRow, ReviewRow, SettingRow
 from pipeline.io.intensity import percentile_window
 from pipeline.metrics.segmentation import dice, iou
 from pipeline.types import ImageRecord, Prediction

@@ -31,7 +31,7 @@ from typing import Iterable
 from sqlalchemy import delete, func, select
 
 from dashboard.store.files import CASE_ID
-from dashboard.store.models import CaseRow, PredictionRow, ReviewRow, utcnow
+from dashboard.store.tables import CaseRow, PredictionRow, ReviewRow, utcnow
 
 DELETIONS_KEY = "store_deletion"  # ll_settings: a new random value after every deletion (in the data version)
 

@@ -43,7 +43,7 @@ LEGACY_TABLE = "ll_cases"
 LOCK_KEY = 0x4C4C_5343  # "LLSC": PostgreSQL advisory lock id of the schema migration
 MODES = ("upgrade", "verify", "none")
 # Packages whose models share Base.metadata; imported when present so Alembic sees their tables.
-MODEL_MODULES = ("dashboard.store.models", "dashboard.auth.models")
+MODEL_MODULES = ("dashboard.store.tables", "dashboard.auth.tables")
 
 
 class SchemaError(LesionLensError):
@@ -65,7 +65,7 @@ def target_metadata() -> MetaData:
         except ModuleNotFoundError:
             continue
         importlib.import_module(name)
-    from dashboard.store.models import Base
+    from dashboard.store.tables import Base
 
     return Base.metadata
 

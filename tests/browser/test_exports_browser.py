@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from dashboard import ids
-from pipeline.io.synthetic import dicom_bytes
+from pipeline.io.sample_files import dicom_bytes
 from tests.auth_helpers import PASSWORD, add_user
 from tests.browser.conftest import shot, sign_in
 from tests.fakes_predictor import fake_app, lesion_png

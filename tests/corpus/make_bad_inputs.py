@@ -6,7 +6,7 @@
 Nothing large is committed: every file is made here from a few lines of code
 (Pillow, pydicom, hand-packed headers) or copied from pydicom's bundled
 samples, so the corpus is always in step with the builders in
-`pipeline.io.synthetic`. Each entry says what the loader must answer: a
+`pipeline.io.sample_files`. Each entry says what the loader must answer: a
 fragment of the ImageLoadError message, or OK for files that must load
 (colour and 16-bit images, and DICOM polyglots, which load but must lose
 their preamble when de-identified). The file names lie on purpose where
@@ -35,7 +35,7 @@ from pydicom.dataset import Dataset  # noqa: E402
 from pydicom.sequence import Sequence  # noqa: E402
 from pydicom.uid import JPEGBaseline8Bit  # noqa: E402
 
-from pipeline.io.synthetic import dataset_bytes, dicom_dataset, gradient, raster_bytes  # noqa: E402
+from pipeline.io.sample_files import dataset_bytes, dicom_dataset, gradient, raster_bytes  # noqa: E402
 
 OK = "ok"
 UNSUPPORTED = "file is not a supported image"

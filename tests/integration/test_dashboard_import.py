@@ -24,7 +24,7 @@ def test_import_is_idempotent(tmp_path):
     with store.sessions() as session:
         from sqlalchemy import func, select
 
-        from dashboard.store.models import CaseRow, PredictionRow
+        from dashboard.store.tables import CaseRow, PredictionRow
 
         assert session.scalar(select(func.count()).select_from(PredictionRow)) == 24
         labelled = session.scalar(select(func.count()).where(CaseRow.true_label.is_not(None)))

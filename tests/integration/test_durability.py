@@ -126,7 +126,7 @@ def run_durability(tmp_path: Path, database_url: str = "") -> dict:
         server.stop()
 
     from dashboard.store.cases import CaseStore
-    from dashboard.store.models import CaseRow
+    from dashboard.store.tables import CaseRow
     from sqlalchemy import func, select
 
     store = CaseStore(database_url or f"sqlite:///{home / 'lesionlens.sqlite3'}", home / "store", schema="verify")

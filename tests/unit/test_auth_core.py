@@ -13,9 +13,9 @@ from sqlalchemy import select, text
 from dashboard.auth import AccountError, roles
 from dashboard.auth.audit_log import AuditFilter, csv_lines
 from dashboard.settings import AuthConfig
-from dashboard.auth.models import AppendOnlyError, AuditRow, LoginAttemptRow, UserRow
+from dashboard.auth.tables import AppendOnlyError, AuditRow, LoginAttemptRow, UserRow
 from dashboard.auth.passwords import PasswordPolicyError, check_policy, generate_password, hash_password, verify_password
-from dashboard.store.models import utcnow
+from dashboard.store.tables import utcnow
 from tests.auth_helpers import PASSWORD, auth_of
 from tests.fakes_predictor import fake_app
 

@@ -14,7 +14,7 @@ from dashboard.auth.audit_log import AuditFilter
 from dashboard.cohort import queries
 from dashboard.pages import case_delete
 from dashboard.services.inference import cache_content_key
-from dashboard.store.models import CaseRow, PredictionRow, ReviewRow, utcnow
+from dashboard.store.tables import CaseRow, PredictionRow, ReviewRow, utcnow
 from tests.auth_helpers import as_user, logged_in_client
 from tests.fakes_predictor import fake_app, lesion_png
 

@@ -27,7 +27,7 @@ from dashboard.cohort.curves import (
     cohort_curves,
     scored_rows,
 )
-from dashboard.figures.metrics import pr_figure, roc_figure
+from dashboard.figures.metric_charts import pr_figure, roc_figure
 from dashboard.pages import metrics as metrics_page
 from pipeline.metrics import average_precision, bootstrap_ci, operating_points, roc_auc, subgroup_table
 from pipeline.metrics.fast import roc_curve_fast
@@ -153,7 +153,7 @@ def test_empty_and_single_class_cohorts():
 
 def _insert_cases(services, n: int = 30):
     """Cases with gaps (no truth, age, sex, device, BI-RADS; some without a prediction), straight into the tables."""
-    from dashboard.store.models import CaseRow, PredictionRow
+    from dashboard.store.tables import CaseRow, PredictionRow
 
     model = services.models.active_identity()
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dashboard.figures.image import ImageLayer, case_image_figure, probability_heatmap_figure
-from dashboard.figures.metrics import (
+from dashboard.figures.metric_charts import (
     calibration_figure,
     confusion_matrix_figure,
     overlap_figure,
@@ -202,7 +202,7 @@ def test_cohort_figures_keep_axis_titles_and_units():
 
 
 def test_curves_are_thinned_and_the_marker_is_last():
-    from dashboard.figures.metrics import MAX_CURVE_POINTS, pr_marker_index, roc_marker_index
+    from dashboard.figures.metric_charts import MAX_CURVE_POINTS, pr_marker_index, roc_marker_index
 
     figs = _cohort_figures()
     roc, pr = figs["roc"], figs["pr"]

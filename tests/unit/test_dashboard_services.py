@@ -9,7 +9,7 @@ import pytest
 
 from dashboard.services.inference import payload_of, prediction_from_payload
 from dashboard.services.ingest import clean_patient
-from dashboard.services.predictor import PredictorPool
+from dashboard.services.predictor_pool import PredictorPool
 from pipeline.bundle import read_bundle_card
 from pipeline.errors import BundleError, ImageLoadError
 from tests.fakes_predictor import FakePredictor, fake_app, lesion_png, make_fake_bundle

@@ -30,7 +30,7 @@ from pipeline.deid import (
 from pipeline.deid import profile
 from pipeline.io import ImageLoadError, load_image
 from pipeline.io.dicom_header import read_dataset
-from pipeline.io.synthetic import dataset_bytes, dicom_dataset, gradient
+from pipeline.io.sample_files import dataset_bytes, dicom_dataset, gradient
 
 SALT = b"test-salt-0123456789"
 PSEUDONYM = "LL-000042"

@@ -21,7 +21,7 @@ from dashboard.exports.seg import SegUnavailable, seg_bytes
 from dashboard.figures.static import FIGURES, FORMATS, cohort_figure, figure_bytes
 from dashboard.figures.style import PREDICTION_COLOR, hex_to_rgb
 from pipeline.deid import deidentify_bytes
-from pipeline.io.synthetic import dicom_bytes
+from pipeline.io.sample_files import dicom_bytes
 
 ORANGE = np.array(hex_to_rgb(PREDICTION_COLOR))
 SALT = b"exports-test-salt-0123456789"

@@ -23,7 +23,7 @@ from dashboard.pages import case as case_page
 from dashboard.pages import cohort as cohort_page
 from dashboard.pages import metrics as metrics_page
 from pipeline.io import record_from_array
-from pipeline.io.synthetic import dicom_bytes
+from pipeline.io.sample_files import dicom_bytes
 from tests.auth_helpers import as_user, auth_of, logged_in_client
 from tests.fakes_predictor import fake_app, lesion_png
 

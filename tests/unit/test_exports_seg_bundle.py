@@ -22,7 +22,7 @@ from dashboard.auth.audit_log import AuditFilter
 from dashboard.exports.seg_bundle import IMAGE_NAME, README_NAME, SEG_NAME, release_problem
 from dashboard.pages import case as case_page
 from pipeline.deid import deidentify_bytes, identifying_values
-from pipeline.io.synthetic import dicom_bytes
+from pipeline.io.sample_files import dicom_bytes
 from tests.auth_helpers import as_user, auth_of, logged_in_client
 from tests.fakes_predictor import fake_app, lesion_png
 

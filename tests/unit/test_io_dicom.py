@@ -12,7 +12,7 @@ from pydicom.uid import JPEG2000Lossless, MPEG2MPML, RLELossless
 from pipeline.io import ImageLoadError, load_image, sniff_format
 from pipeline.io.dicom_meta import parse_age, parse_date
 from pipeline.io.intensity import LUMA_WEIGHTS
-from pipeline.io.synthetic import dataset_bytes, dicom_bytes, dicom_dataset, gradient
+from pipeline.io.sample_files import dataset_bytes, dicom_bytes, dicom_dataset, gradient
 
 IDENTIFIERS = {
     "PatientName": "Doe^Jane",

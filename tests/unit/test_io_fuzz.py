@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
 from pipeline.io import ImageLoadError, Limits, load_image
-from pipeline.io.synthetic import dicom_bytes, gradient, multipage_tiff_bytes, raster_bytes
+from pipeline.io.sample_files import dicom_bytes, gradient, multipage_tiff_bytes, raster_bytes
 
 FUZZ = settings(
     max_examples=200,

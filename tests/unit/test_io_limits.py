@@ -17,7 +17,7 @@ from pydicom.uid import JPEGBaseline8Bit
 import pipeline.io.loader as loader
 from pipeline.io import ImageLoadError, Limits, load_image
 from pipeline.io.limits import MB
-from pipeline.io.synthetic import dataset_bytes, dicom_bytes, dicom_dataset, gradient, raster_bytes
+from pipeline.io.sample_files import dataset_bytes, dicom_bytes, dicom_dataset, gradient, raster_bytes
 
 UNSUPPORTED = "file is not a supported image: expected PNG, JPEG, BMP, TIFF or DICOM"
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from pipeline.io import ImageLoadError, load_image, record_from_array, sniff_format, to_png_bytes
 from pipeline.io.intensity import LUMA_WEIGHTS
-from pipeline.io.synthetic import gradient, multipage_tiff_bytes, raster_bytes
+from pipeline.io.sample_files import gradient, multipage_tiff_bytes, raster_bytes
 from pipeline.types import ImageRecord
 
 

@@ -96,7 +96,7 @@ def test_batch_folder_counts_bad_files_and_never_records_names(services):
     with services.store.sessions() as session:
         from sqlalchemy import select
 
-        from dashboard.store.models import CaseRow
+        from dashboard.store.tables import CaseRow
 
         keys = list(session.scalars(select(CaseRow.source_case_id)))
     assert all("DOE" not in key and len(key) == 24 for key in keys)  # hashed relative paths

@@ -12,7 +12,7 @@ from dashboard.factory import create_app
 from dashboard.pages import new_case
 from dashboard.services.inference import PredictionInProgress
 from dashboard.settings import Settings
-from pipeline.io.synthetic import dicom_bytes, gradient
+from pipeline.io.sample_files import dicom_bytes, gradient
 from tests.fakes_predictor import FakePredictor, fake_app, lesion_png, make_fake_bundle
 
 

@@ -59,7 +59,7 @@ def test_errors_at_threshold_and_bad_inputs():
 
 def test_dashboard_risk_coverage_figure():
     pytest.importorskip("plotly")
-    from dashboard.figures.metrics import risk_coverage_figure
+    from dashboard.figures.metric_charts import risk_coverage_figure
 
     rng = np.random.default_rng(2)
     u = rng.uniform(0, 0.2, 500)

@@ -17,7 +17,7 @@ from dashboard.monitoring import metrics, multiproc
 from dashboard.settings import AuthConfig
 from dashboard.factory import create_app
 from dashboard.settings import Settings
-from dashboard.store.models import JobRow, utcnow
+from dashboard.store.tables import JobRow, utcnow
 from tests.auth_helpers import logged_in_client
 from tests.fakes_predictor import FakePredictor, fake_app, lesion_png, make_fake_bundle
 

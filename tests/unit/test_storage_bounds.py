@@ -64,7 +64,7 @@ def test_pixels_keep_their_values_in_the_narrowest_type_and_old_cases_still_read
     files.path(case_id, PIXELS).rename(files.path(case_id, LEGACY_PIXELS))
     files.path(case_id, LEGACY_PIXELS).write_bytes(npy_bytes(pixels))
     with services.store.sessions() as session:
-        from dashboard.store.models import CaseRow
+        from dashboard.store.tables import CaseRow
 
         session.get(CaseRow, case_id).image_sha256 = files.image_sha256(case_id)
         session.commit()

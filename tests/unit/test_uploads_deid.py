@@ -24,7 +24,7 @@ from dashboard.pages.new_case import ingest_files, render_batch
 from dashboard.store.files import ORIGINAL, SOURCE_DICOM
 from pipeline.deid import identifying_values
 from pipeline.io.dicom_header import read_dataset
-from pipeline.io.synthetic import dataset_bytes
+from pipeline.io.sample_files import dataset_bytes
 from tests.auth_helpers import logged_in_client
 from tests.fakes_predictor import fake_app
 from tests.unit.test_deid import SECRETS, everything_dataset

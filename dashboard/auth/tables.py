@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, Engine, ForeignKey, Index, Integer, String, event, inspect, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dashboard.store.models import Base, utcnow
+from dashboard.store.tables import Base, utcnow
 
 log = logging.getLogger(__name__)
 
