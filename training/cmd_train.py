@@ -35,6 +35,9 @@ def add_arguments(p) -> None:
     p.add_argument("--cv-summary", help="cv_summary.json whose cross-validated metrics go into the card")
     p.add_argument("--init-from", metavar="BUNDLE_DIR", help="transfer learning: start every model from this "
                    "bundle's member 0 (sets seg, refine and cls init_weights)")
+    from training.strategy import add_argument as add_strategy_argument
+
+    add_strategy_argument(p)
 
 
 def init_from(bundle_dir: str) -> dict[str, str]:
@@ -72,7 +75,9 @@ def run(args) -> int:
     from training.cv import split_lists
     from training.evaluation import metrics_json, predict_cases
     from training.run import train_bundle
+    from training.strategy import set_strategy
 
+    set_strategy(args.strategy)
     overrides = {}
     if args.seed is not None:
         overrides["seed"] = args.seed

@@ -19,6 +19,8 @@ from pipeline.models.losses import hard_dice, make_boundary_loss, make_seg_loss,
 from training.batches import RefineBatches, RegionBatches, SegBatches
 from training.config import TrainConfig
 from training.data import CaseArrays
+from training.resume import ResumeState
+from training.strategy import current as current_strategy, record as record_strategy, scaled
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +100,12 @@ def _fit_stage(stage: str, run_dir: Path, build, train_batches, val_batches, *, 
         return keras.saving.load_model(final, compile=False)
     stage_dir.mkdir(parents=True, exist_ok=True)
     clock = StageClock(stage_dir / "minutes.json")
-    model = build()
-    model.compile(optimizer=_optimizer(lr, weight_decay, epochs * len(train_batches)), loss=loss, metrics=[metric])
+    record_strategy(stage_dir, train_batches.batch_size, lr)
+    with current_strategy().scope():  # training.strategy: one device, or mirrored over several
+        model = build()
+        model.compile(optimizer=_optimizer(lr, weight_decay, epochs * len(train_batches)), loss=loss, metrics=[metric])
     best = stage_dir / "best.keras"
+    checkpoint = keras.callbacks.ModelCheckpoint(str(best), monitor=monitor, mode="max", save_best_only=True)
     model.fit(
         train_batches,
         validation_data=val_batches,
@@ -108,8 +113,10 @@ def _fit_stage(stage: str, run_dir: Path, build, train_batches, val_batches, *, 
         verbose=0,
         class_weight=class_weight,
         callbacks=[
-            keras.callbacks.BackupAndRestore(str(stage_dir / "backup")),
-            keras.callbacks.ModelCheckpoint(str(best), monitor=monitor, mode="max", save_best_only=True),
+            # double: a worker killed while writing the backup resumes from the previous epoch's
+            keras.callbacks.BackupAndRestore(str(stage_dir / "backup"), double_checkpoint=True),
+            checkpoint,
+            ResumeState(stage_dir / "backup", train_batches, checkpoint),  # after the backup: see training.resume
             EpochLog(stage, epochs),
             clock,
         ],
@@ -120,7 +127,7 @@ def _fit_stage(stage: str, run_dir: Path, build, train_batches, val_batches, *, 
 
 
 def fit_segmentation(train: list[CaseArrays], val: list[CaseArrays], cfg: TrainConfig, run_dir: Path) -> keras.Model:
-    sc = cfg.seg
+    sc = scaled(cfg.seg)  # per-replica batch -> global batch (training.strategy)
     keras.utils.set_random_seed(cfg.seed)
 
     def build():
@@ -142,7 +149,7 @@ def fit_segmentation(train: list[CaseArrays], val: list[CaseArrays], cfg: TrainC
 def fit_refiner(train: list[CaseArrays], val: list[CaseArrays], val_windows, val_priors, cfg: TrainConfig,
                 run_dir: Path) -> keras.Model:
     """The border stage, on detail-resolution arrays; selected on the coarse stage's own windows."""
-    rc = cfg.refine
+    rc = scaled(cfg.refine)
     keras.utils.set_random_seed(cfg.seed + 2)
 
     def build():
@@ -164,7 +171,7 @@ def fit_classifier(
     train: list[CaseArrays], val: list[CaseArrays], val_masks: list[np.ndarray], cfg: TrainConfig, run_dir: Path
 ) -> keras.Model:
     """Train on jittered expert masks; select on the segmenter's own masks."""
-    cc = cfg.cls
+    cc = scaled(cfg.cls)
     keras.utils.set_random_seed(cfg.seed + 1)
     train = [t for t in train if t.case.label in ("benign", "malignant")]
     keep = [i for i, v in enumerate(val) if v.case.label in ("benign", "malignant")]
