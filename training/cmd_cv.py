@@ -18,6 +18,7 @@ import pandas as pd
 
 from pipeline.datasets import load_cases
 from training.config import load_config
+from training.strategy import add_argument as add_strategy_argument, set_strategy
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,10 @@ def add_arguments(p) -> None:
     p.add_argument("--init-from", metavar="BUNDLE_DIR", help="transfer learning: every fold starts from this "
                    "bundle's member 0 (sets seg.init_weights and cls.init_weights)")
     p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--backend", choices=("local", "celery"), default="local",
+                   help="local: folds one after another here; celery: one task per fold on `python -m training worker`s "
+                        "(broker LESIONLENS_BROKER_URL), this command waits, shows progress and writes the summary")
+    add_strategy_argument(p)
 
 
 def fold_assignment(cases, folds: int, official: bool, seed: int) -> list[int]:
@@ -56,6 +61,7 @@ def fold_assignment(cases, folds: int, official: bool, seed: int) -> list[int]:
 def run(args) -> int:
     from training.cv import run_cv
 
+    set_strategy(args.strategy)
     overrides = {"seed": args.seed} if args.seed is not None else {}
     if args.init_from:
         from training.cmd_train import check_init_source, init_from
@@ -67,7 +73,8 @@ def run(args) -> int:
     cases = load_cases(args.dataset)
     folds = fold_assignment(cases, args.folds, args.official_folds, cfg.seed)
     only = [int(x) for x in args.only.split(",")] if args.only else None
-    summary = run_cv(cases, folds, cfg, Path(args.out), args.dataset, only=only, n_boot=args.n_boot)
+    summary = run_cv(cases, folds, cfg, Path(args.out), args.dataset, only=only, n_boot=args.n_boot,
+                     backend=args.backend, strategy=args.strategy)
     print(json.dumps(summary.get("table", {}), indent=2))
     if args.ensemble_out:
         from training.ensemble import write_ensemble

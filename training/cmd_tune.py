@@ -29,14 +29,22 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, help="seed of sampling, folds and training (default: the config's)")
     p.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples per fold report (default 200)")
     p.add_argument("--dry-run", action="store_true", help="print the planned trials and exit")
+    p.add_argument("--backend", choices=("local", "celery"), default="local",
+                   help="celery: every fold of every trial is one task on `python -m training worker`s")
+    from training.strategy import add_argument as add_strategy_argument
+
+    add_strategy_argument(p)
 
 
 def run(args) -> int:
+    from training.strategy import set_strategy
     from training.tune import SearchSpace, run_tune
 
+    set_strategy(args.strategy)
     space = SearchSpace.from_yaml(args.space)
     ranking = run_tune(args.dataset, space, Path(args.out), folds=args.folds, trials=args.trials,
-                       base_config=args.config, seed=args.seed, n_boot=args.n_boot, dry_run=args.dry_run)
+                       base_config=args.config, seed=args.seed, n_boot=args.n_boot, dry_run=args.dry_run,
+                       backend=args.backend, strategy=args.strategy)
     if not args.dry_run:
         print((Path(args.out) / "ranking.md").read_text() if not ranking.empty else "no trials finished")
     return 0

@@ -111,10 +111,30 @@ def summarise(out: Path, spec: str, fold_metrics: list[dict], n_boot: int) -> di
     return summary
 
 
-def run_cv(cases, folds, cfg: TrainConfig, out: Path, spec: str, only=None, n_boot: int = 1000) -> dict[str, Any]:
+def prepare_cv(cases, folds, cfg: TrainConfig, out: Path) -> None:
+    """config.json and folds.json: what every fold (and every Celery worker) trains from."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     (out / "folds.json").write_text(json.dumps({c.case_id: f for c, f in zip(cases, folds)}))
+
+
+def fold_jobs(folds, cfg: TrainConfig, out: Path, spec: str, only=None, n_boot: int = 1000, strategy=None) -> list:
+    """The unfinished folds as Celery jobs (training.celery_cv)."""
+    from training.celery_cv import FoldJob
+
+    return [FoldJob(out, k, spec, cfg.to_dict(), n_boot, strategy) for k in sorted(set(folds))
+            if (not only or k in only) and not (out / f"fold_{k}" / "fold_metrics.json").exists()]
+
+
+def run_cv(cases, folds, cfg: TrainConfig, out: Path, spec: str, only=None, n_boot: int = 1000,
+           backend: str = "local", strategy: str | None = None) -> dict[str, Any]:
+    """Train the folds here one after another (`local`), or on Celery workers (`celery`) and wait;
+    either way the loop below then summarises (on `celery` every fold is found done)."""
+    prepare_cv(cases, folds, cfg, out)
+    if backend == "celery":
+        from training.celery_cv import run_on_workers
+
+        run_on_workers(fold_jobs(folds, cfg, out, spec, only, n_boot, strategy))
     results = []
     for k in sorted(set(folds)):
         if only and k not in only:

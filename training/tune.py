@@ -233,8 +233,11 @@ def _check_same_search(out: Path, header: dict[str, Any]) -> None:
 
 def run_tune(dataset: str, space: SearchSpace, out: Path, *, folds: int = 3, trials: int | None = None,
              base_config: str | None = None, seed: int | None = None, n_boot: int = 200,
-             dry_run: bool = False) -> pd.DataFrame:
-    """Run (or resume) every planned trial's CV, then rank; returns the ranking table."""
+             dry_run: bool = False, backend: str = "local", strategy: str | None = None) -> pd.DataFrame:
+    """Run (or resume) every planned trial's CV, then rank; returns the ranking table.
+
+    backend "celery": every unfinished fold of every trial goes to the workers at once and
+    this waits for all of them; the loop below then only summarises and ranks."""
     from pipeline.datasets import load_cases
     from training.cmd_cv import fold_assignment
     from training.cv import run_cv
@@ -262,6 +265,16 @@ def run_tune(dataset: str, space: SearchSpace, out: Path, *, folds: int = 3, tri
     _check_same_search(out, header)
     cases = load_cases(dataset)
     assignment = fold_assignment(cases, folds, False, seed)  # the same patients per fold in every trial
+    if backend == "celery":
+        from training.celery_cv import run_on_workers
+        from training.cv import fold_jobs, prepare_cv
+
+        jobs = []
+        for i, params in enumerate(plan, start=1):
+            cfg, trial_dir = trial_config(base_config, params, seed), out / f"trial_{i:03d}"
+            prepare_cv(cases, assignment, cfg, trial_dir)
+            jobs += fold_jobs(assignment, cfg, trial_dir, dataset, n_boot=n_boot, strategy=strategy)
+        run_on_workers(jobs)
     results = []
     for i, params in enumerate(plan, start=1):
         name = f"trial_{i:03d}"
