@@ -542,6 +542,20 @@ def gunicorn_memory(models: Path, home: Path, app=None, loads: int = 3, memory: 
         server.stop()
 
 
+def build_identity() -> dict:
+    """The commit the bench measured and whether the work tree differed from it (files not committed)."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(git("status", "--porcelain", "--", "dashboard",
+                                                                              "bench", "pipeline"))}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", help="folder of bundles (default: models/ with demo, else the tiny test bundle)")
@@ -553,12 +567,14 @@ def main() -> int:
     parser.add_argument("--first-load-only", action="store_true",
                         help="only the browser first loads (part 4): fill the store, start gunicorn, load the pages")
     parser.add_argument("--loads", type=int, default=3, help="browser first loads per page (median reported)")
+    parser.add_argument("--label", default="", help="a note stored in the JSON (what build, what conditions)")
     args = parser.parse_args()
     if args.first_load_only:
         args.skip_upload, args.skip_gunicorn = True, False
     models = choose_models(args.models)
     results: dict = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "models_dir": str(models),
-                     "cpus": os.cpu_count()}
+                     "cpus": os.cpu_count(), "label": args.label, **build_identity(),
+                     "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp:
         if not args.skip_upload:
             app = create_app(Settings(home=Path(tmp) / "home", models_dir=models))
@@ -572,12 +588,17 @@ def main() -> int:
         if not args.skip_gunicorn:  # served from the 10,000-case store (rows only: thumbnails are 404s)
             results["gunicorn"] = gunicorn_memory(models, Path(tmp) / "home2", app2, loads=args.loads,
                                                   memory=not args.first_load_only)
+    results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     out_dir = REPO / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"bench_dashboard-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(results, indent=2))
     c = results["cohort"]
-    rows = [("model", f"{results['model'][0]} {results['model'][1]}")]
+    rows = [("build", f"{results['commit']}{' + changes not committed' if results['dirty'] else ''}"
+                      f"{' (' + results['label'] + ')' if results['label'] else ''}"),
+            ("load average (1 min) at start / end",
+             f"{results['load_average_at_start'][0]} / {results['load_average_at_end'][0]} on {results['cpus']} CPUs"),
+            ("model", f"{results['model'][0]} {results['model'][1]}")]
     if "upload" in results:
         u = results["upload"]
         rows += [
