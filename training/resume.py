@@ -10,6 +10,9 @@ resume overwrites `best.keras` even when it is worse. They are written beside
 the backup at every epoch end and restored when the backup's epoch matches; a mismatch (killed between the two writes) resumes as before, just
 not bit-exactly. This is what lets a fold moved to another Celery worker give
 the numbers the uninterrupted fold gives (README "Training on several workers").
+Exact on one device: under MirroredStrategy Keras's prefetching iterator draws
+the next epoch's batch order before the epoch ends, so a resumed multi-GPU
+stage continues correctly but may see another batch order (not verified bit-exact).
 """
 
 from __future__ import annotations
