@@ -91,7 +91,7 @@ def test_cv_init_from_sets_both_stages_and_bad_bundles_are_refused(tiny_bundle, 
 
     seen = {}
 
-    def fake_run_cv(cases, folds, cfg, out, spec, only=None, n_boot=1000):
+    def fake_run_cv(cases, folds, cfg, out, spec, only=None, n_boot=1000, **_options):
         seen["cfg"] = cfg
         return {"table": {}}
 
