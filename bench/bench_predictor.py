@@ -158,7 +158,7 @@ def measure(bundle: Path, png: bytes, runs: int, warmup: int) -> dict[str, objec
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("bundle", nargs="?", default=str(ROOT / "models" / "demo"))
+    parser.add_argument("bundle", nargs="?", default=str(ROOT / "shipped" / "busbra"))  # what `make run` serves
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--size", default="500x400", help="W x H of the test image")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -36,13 +37,20 @@ def test_stack_bundle_declares_the_model_and_the_predictor_explains(tiny_bundle,
 
     predictor = Predictor(bundle)
     assert predictor.stacking is not None
-    found = None
-    for case in load_cases("synthetic:40:1")[:12]:
-        p = predictor.predict_gray(read_gray(case.image_path))
-        if p.lesion_found and p.reasons:
-            found = p
-            break
-    assert found is not None, "no lesion found on 12 synthetic images"
+    # the tiny model rarely outlines a lesion: give it one (an ellipse on the classifier's grid), so the
+    # stacked path, from descriptors of the drawn outline to the decision, runs on its real classifier
+    original = predictor.analyse_arrays
+
+    def with_a_lesion(work, detail):
+        analysis = original(work, detail)
+        h, w = analysis.image.shape
+        yy, xx = np.mgrid[:h, :w]
+        ellipse = ((yy - h / 2) / (h / 4)) ** 2 + ((xx - w / 2) / (w / 5)) ** 2 < 1
+        return replace(analysis, prob=ellipse.astype(np.float32), mask=ellipse, found=True, lesion_probability=1.0)
+
+    predictor.analyse_arrays = with_a_lesion
+    found = predictor.predict_gray(read_gray(load_cases("synthetic:40:1")[0].image_path))
+    assert found.lesion_found and found.reasons and found.lexicon
     assert found.label == ("malignant" if found.probability >= record["threshold"] else "benign")
     total = predictor.stacking.baseline_logit + sum(found.reasons.values())
     assert total == pytest.approx(logit(found.probability), abs=1e-5)
@@ -54,11 +62,10 @@ def test_stack_bundle_declares_the_model_and_the_predictor_explains(tiny_bundle,
         Predictor(bundle)
 
 
-def test_stack_bundle_needs_the_validation_table(tiny_bundle, tmp_path):
-    from pipeline.errors import LesionLensError
-
+def test_stack_bundle_needs_the_validation_table(tiny_bundle, tmp_path, capsys):
     bundle = tmp_path / "tiny"
     shutil.copytree(tiny_bundle, bundle)
     (bundle / "validation_predictions.csv").unlink()
-    with pytest.raises(LesionLensError, match="validation_predictions.csv"):
-        main(["stack", "--bundle", str(bundle), "--dataset", "synthetic:40:1"])
+    assert main(["stack", "--bundle", str(bundle), "--dataset", "synthetic:40:1"]) == 2
+    assert "validation_predictions.csv" in capsys.readouterr().err
+    assert "stacking" not in (bundle / "bundle.json").read_text()
