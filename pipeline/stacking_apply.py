@@ -76,6 +76,23 @@ def load_stacking(bundle_dir: str | Path, card: Mapping[str, Any]) -> StackedMod
         raise BundleError(f"bundle {Path(bundle_dir).name}: {exc}") from None
 
 
+def explanation_problem(model: StackedModel) -> str | None:
+    """Why this stacked model must not explain a diagnosis, or None.
+
+    Its reasons are read as "an irregular margin pushed towards malignant". That holds only when the final
+    level weighs the descriptor score positively (the descriptor model itself was fitted so that a higher
+    score means more malignant-looking). A zero or negative weight, fitted on few validation images whose
+    predicted outlines are smoother than the expert's, would show every malignant-looking feature pushing
+    towards benign: a wrong explanation is worse than none, so such a model is not declared.
+    """
+    weight = float(model.final.coef[list(model.final.feature_names).index("descriptor_score")])
+    if weight > 0:
+        return None
+    return (f"on the validation images the descriptors of the predicted outlines get a final weight of {weight:+.3f} "
+            "(they add nothing in their clinical direction beyond the CNN), so their reasons would point the wrong "
+            "way: no stacked model declared; the bundle keeps answering with the CNN alone")
+
+
 def stacking_card(model: StackedModel, file_bytes: bytes) -> dict[str, Any]:
     """The card's record of a stacked model: file, sha256 and each part's AUC (so the gain is visible)."""
     return {"file": STACKING_FILE, "sha256": hashlib.sha256(file_bytes).hexdigest(), "aucs": dict(model.aucs),

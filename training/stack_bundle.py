@@ -7,6 +7,8 @@ on), `test_predictions.csv` the held-out ones (never used here). Then, without r
 * the bundle predicts its validation images again with the CNN alone, keeping the predicted masks;
 * level (a), the descriptor model, is fitted on the training patients' expert masks, level (b) on the
   validation images' CNN logits and predicted-mask descriptors (`training.stacking_fit.fit_stacker`);
+* a model whose final level weighs the descriptors zero or negatively is refused (its reasons would point
+  the wrong way: `pipeline.stacking_apply.explanation_problem`), and nothing is written;
 * the decision threshold for the stacked probability is Youden's on those validation images;
 * `stacking.json` is written and declared in the card (file, sha256, each part's AUC, threshold), and
   the card's `thresholds.malignant` becomes the stacked one: the content hash, hence the bundle's
@@ -39,7 +41,7 @@ def stack_bundle(bundle_dir: str | Path, dataset_spec: str) -> dict[str, Any]:
     from pipeline.datasets import load_cases
     from pipeline.metrics.classification import youden_threshold
     from pipeline.predictor import Predictor
-    from pipeline.stacking_apply import stacking_card
+    from pipeline.stacking_apply import explanation_problem, stacking_card
     from training.evaluation import predict_cases
     from training.stacking_fit import case_image_reader, fit_stacker, score_stacker
 
@@ -67,6 +69,11 @@ def stack_bundle(bundle_dir: str | Path, dataset_spec: str) -> dict[str, Any]:
         val = df[df["true_label"].isin(["benign", "malignant"])].rename(columns={"true_label": "label"})
         model = fit_stacker(train_cases, val, masks, reader)
         scored = score_stacker(model, val, masks, reader)
+    problem = explanation_problem(model)
+    if problem:
+        log.info("validation AUC cnn %.3f, descriptors %.3f, stacked (in sample) %.3f", model.aucs["cnn_val"],
+                 model.aucs["descriptor_val"], model.aucs["stacked_val_in_sample"])
+        raise LesionLensError(f"{bundle.name}: {problem}")
     y = (scored["label"] == "malignant").to_numpy(dtype=int)
     threshold = float(np.clip(youden_threshold(y, scored["stacked_probability"].to_numpy()), 1e-4, 1 - 1e-4))
     model = replace(model, threshold=threshold)

@@ -81,3 +81,13 @@ def test_reasons_are_summed_per_lexicon_category():
                      "other descriptors: towards malignant (+0.10 log-odds)"]
     assert reasons_text({"reasons": {}}) is None and reason_lines(None) == []
     assert all(name in CATEGORY_OF for name in NAMES)
+
+
+def test_a_model_whose_descriptors_point_the_wrong_way_must_not_explain(model):
+    from pipeline.stacking_apply import explanation_problem
+
+    assert model.final.coef[1] > 0 and explanation_problem(model) is None
+    flipped = replace(model, final=replace(model.final, coef=(model.final.coef[0], -0.14)))
+    problem = explanation_problem(flipped)
+    assert problem is not None and "-0.140" in problem and "CNN alone" in problem
+    assert explanation_problem(replace(model, final=replace(model.final, coef=(model.final.coef[0], 0.0))))
