@@ -209,7 +209,10 @@ def insert_cohort(store, n: int, model: tuple[str, str], seed: int = 0) -> None:
     """n synthetic rows straight into the tables (no image files): what 10,000 imported cases cost the queries."""
     from sqlalchemy import insert
 
-    from dashboard.store.tables import CaseRow, PredictionRow
+    try:
+        from dashboard.store.tables import CaseRow, PredictionRow
+    except ImportError:  # builds before the store/models.py -> store/tables.py rename (before/after runs)
+        from dashboard.store.models import CaseRow, PredictionRow  # type: ignore[no-redef]
 
     rng = np.random.default_rng(seed)
     malignant = rng.random(n) < 0.35

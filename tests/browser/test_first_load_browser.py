@@ -31,6 +31,10 @@ def test_metrics_first_load_needs_no_callback(page, live_server):
     paths = [r.url.replace(live_server.url, "").split("?")[0] for r in requests]
     assert paths.count("/_dash-layout") == 1 and paths.count("/_dash-dependencies") == 1  # the preloads, used
     assert not any("polyfill@" in p for p in paths) and any("regenerator-runtime" in p for p in paths)
+    chunks = [p for p in paths if "/async-" in p or "plotly-cartesian" in p]  # loaded when the page renders
+    preloaded = page.eval_on_selector_all('link[rel="preload"][as="script"]',
+                                          "(links) => links.map((l) => new URL(l.href).pathname)")
+    assert chunks and set(chunks) <= set(preloaded) and len(chunks) == len(set(chunks))  # asked for early, once
     outputs = [str((r.post_data_json or {}).get("output")) for r in requests if "_dash-update-component" in r.url]
     assert not any("_pages_content" in o or "metrics-" in o for o in outputs), outputs  # navbar/badge only
     assert "sex" in page.locator("#metrics-summary").inner_text().lower()
