@@ -67,6 +67,7 @@ def run(n_workers: int, args: argparse.Namespace, work: Path) -> dict:
                     raise RuntimeError(log.read_text()[-2000:])
                 time.sleep(0.2)
         out = work / f"cv-{n_workers}"
+        load_before = os.getloadavg()[0]  # other work on the machine shares its cores with the workers
         started = time.time()
         subprocess.run(
             [
@@ -100,6 +101,7 @@ def run(n_workers: int, args: argparse.Namespace, work: Path) -> dict:
             "seconds": round(seconds, 1),
             "folds_done": summary["folds_done"],
             "auc_folds": summary["table"].get("classification.auc", {}).get("folds"),
+            "load_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         }
     finally:
         for process, _ in workers:
@@ -119,7 +121,9 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--config", default=str(ROOT / "training" / "configs" / "tiny.yaml"))
     args = parser.parse_args()
-    busy = subprocess.run(["pgrep", "-af", "training train"], capture_output=True, text=True).stdout.strip()
+    busy = subprocess.run(
+        ["pgrep", "-af", "--", "-m training (train|cv|tune) "], capture_output=True, text=True
+    ).stdout.strip()
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-cv-workers-") as tmp:
         for n in [int(x) for x in args.workers.split(",")]:
