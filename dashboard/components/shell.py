@@ -16,7 +16,8 @@ names the path and query, which Dash's own path matching turns into the
 page's (role-guarded) layout. The container's location then already holds
 that path, so the router does not run at start; in-app navigation, the back
 button and any request without a usable Referer go through the router as
-before.
+before. The navbar's links and model badge are filled the same way, so their
+callbacks wait for the first navigation too.
 """
 
 from __future__ import annotations
@@ -69,10 +70,16 @@ def user_menu(user) -> html.Div:
     )
 
 
-def navbar(user=None) -> dbc.Navbar:
+def link_id(name: str) -> str:
+    return f"nav-{name.lower().replace(' ', '-')}"
+
+
+def navbar(user=None, hrefs: dict[str, str] | None = None, badge=None) -> dbc.Navbar:
+    """`hrefs` (link id -> href) and `badge` fill in what the navbar's callbacks would set (first layout)."""
     role = user.role if user else None
+    hrefs = hrefs or {}
     links = [
-        dbc.NavItem(dbc.NavLink(name, href=href, id=f"nav-{name.lower().replace(' ', '-')}", active="exact"))
+        dbc.NavItem(dbc.NavLink(name, href=hrefs.get(link_id(name), href), id=link_id(name), active="exact"))
         for name, href in nav_items(role)
     ]
     if not any(href == "/cohort" for _name, href in nav_items(role)):  # the nav-href callbacks need their outputs
@@ -83,7 +90,7 @@ def navbar(user=None) -> dbc.Navbar:
                 dbc.NavbarBrand([html.Span("◉ ", className="ll-logo"), "Lesion Lens"],
                                 href=landing_path(role) if role else "/"),
                 dbc.Nav(links, navbar=True, className="me-auto"),
-                html.Span(id=ids.ACTIVE_MODEL_BADGE, className="ll-model-badge"),
+                html.Span(badge, id=ids.ACTIVE_MODEL_BADGE, className="ll-model-badge"),
                 user_menu(user),
             ],
             fluid=True,
@@ -133,9 +140,9 @@ def first_page() -> tuple[str, str, object, str] | None:
     return pathname, search, content, title
 
 
-def page_container() -> html.Div:
-    """`dash.page_container`, with the requested page already in it on the renderer's first layout request."""
-    first = first_page()
+def page_container(first: tuple[str, str, object, str] | None = None) -> html.Div:
+    """`dash.page_container`, with the requested page (`first`, else `first_page()`) already in it."""
+    first = first or first_page()
     if first is None:
         return dash.page_container
     pathname, search, content, title = first
@@ -148,13 +155,32 @@ def page_container() -> html.Div:
     ])
 
 
+def model_badge():
+    """The navbar's badge naming the active model."""
+    from dashboard.services import current_services
+
+    card = current_services().models.active_card()
+    if card is None:
+        return dbc.Badge("no model available", color="warning", className="p-2")
+    return dbc.Badge(f"model: {card.name} v{card.version}", color="light", text_color="dark",
+                     className="p-2", title="Active model (change on the Models page)")
+
+
 def layout() -> html.Div:
+    first = first_page()
+    if first is None:  # the location's first value then runs the navbar's callbacks
+        location, hrefs, badge = dcc.Location(id=ids.URL, refresh="callback-nav"), None, None
+    else:  # the first layout holds what they would answer: no round trip (the Location sets no path)
+        pathname, search = first[0], first[1]
+        location = dcc.Location(id=ids.URL, refresh="callback-nav", pathname=pathname, search=search)
+        hrefs = dict(zip(("nav-cohort", "nav-metrics"), carry_query(pathname, search), strict=True))
+        badge = model_badge()
     return html.Div(
         [
-            dcc.Location(id=ids.URL, refresh="callback-nav"),  # callbacks navigate through Dash pages
+            location,  # callbacks navigate through Dash pages
             dcc.Store(id=ids.REVIEWER_NAME, storage_type="local"),
-            navbar(current_user()),
-            dbc.Container(page_container(), fluid=True, className="ll-main"),
+            navbar(current_user(), hrefs, badge),
+            dbc.Container(page_container(first), fluid=True, className="ll-main"),
             footer(),
         ],
         className="ll-app",
@@ -169,24 +195,23 @@ def carry_query(pathname: str | None, search: str | None) -> tuple[str, str]:
 
 def register(app: dash.Dash) -> None:
     from dashboard import firstload
-    from dashboard.services import EXTENSION_KEY, current_services
+    from dashboard.services import EXTENSION_KEY
 
     # the index page preloads /_dash-layout (which renders the page, see page_container)
     firstload.install(app, keep_polyfill=app.server.extensions[EXTENSION_KEY].settings.dash_polyfill)
 
+    # Not at load: the first layout already holds their answers (layout()), or its location has no path
+    # yet and setting it runs them; then on every navigation.
     @app.callback(
         Output("nav-cohort", "href"),
         Output("nav-metrics", "href"),
         Input(ids.URL, "pathname"),
         Input(ids.URL, "search"),
+        prevent_initial_call=True,
     )
     def _carry(pathname, search):
         return carry_query(pathname, search)
 
-    @app.callback(Output(ids.ACTIVE_MODEL_BADGE, "children"), Input(ids.URL, "pathname"))
+    @app.callback(Output(ids.ACTIVE_MODEL_BADGE, "children"), Input(ids.URL, "pathname"), prevent_initial_call=True)
     def _badge(_pathname):
-        card = current_services().models.active_card()
-        if card is None:
-            return dbc.Badge("no model available", color="warning", className="p-2")
-        return dbc.Badge(f"model: {card.name} v{card.version}", color="light", text_color="dark",
-                         className="p-2", title="Active model (change on the Models page)")
+        return model_badge()

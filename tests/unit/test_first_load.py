@@ -69,6 +69,11 @@ def test_first_layout_carries_the_page_with_every_metrics_figure(viewer):
     assert len(find(layout, ids.METRICS_SUBGROUPS)["props"]["data"]) > 1
     assert "Sensitivity" in str(find(layout, ids.METRICS_RATES))
     assert find(layout, ids.METRICS_THRESHOLD)["props"].get("disabled") is not True
+    # and what the navbar's callbacks would answer: they do not run at load
+    assert find(layout, ids.URL)["props"]["search"] == "?device=A"
+    assert find(layout, "nav-metrics")["props"]["href"] == "/metrics?device=A"
+    assert find(layout, "nav-cohort")["props"]["href"] == "/cohort?device=A"
+    assert "model: fake" in str(find(layout, ids.ACTIVE_MODEL_BADGE))
 
 
 def test_first_layout_without_a_usable_referer_leaves_the_page_to_the_router(viewer):
@@ -76,6 +81,8 @@ def test_first_layout_without_a_usable_referer_leaves_the_page_to_the_router(vie
                    first_layout(viewer, "/no/such/page")):
         assert not find(layout, "_pages_content")["props"].get("children")
         assert "pathname" not in find(layout, "_pages_location")["props"]
+        assert "pathname" not in find(layout, ids.URL)["props"]  # setting it runs the navbar's callbacks
+        assert not find(layout, ids.ACTIVE_MODEL_BADGE)["props"].get("children")
 
 
 def test_first_layout_keeps_the_page_roles(app, viewer):
@@ -108,8 +115,12 @@ def test_prefilled_container_has_the_components_of_dash_page_container(app):
 
 def test_metrics_page_runs_no_callback_at_load(viewer):
     """The only server callback with a Metrics figure, summary or table output is the slider's, and it waits
-    for a move (what the browser is told in /_dash-dependencies): the layout is the page's first state."""
+    for a move (what the browser is told in /_dash-dependencies): the layout is the page's first state.
+    The navbar's callbacks wait too (the first layout holds their answers)."""
     dependencies = viewer.get("/_dash-dependencies").get_json()
+    navbar = [d for d in dependencies if ("nav-metrics" in d["output"] or ids.ACTIVE_MODEL_BADGE in d["output"])
+              and any(i["id"] == ids.URL for i in d["inputs"])]
+    assert len(navbar) == 2 and all(d["prevent_initial_call"] for d in navbar)
     page = [d for d in dependencies if any(name in d["output"] for name in (
         ids.METRICS_CONFUSION, ids.METRICS_SUMMARY, ids.METRICS_CALIBRATION, ids.METRICS_SUBGROUPS))]
     assert len(page) == 1 and page[0]["prevent_initial_call"] is True and not page[0].get("clientside_function")
