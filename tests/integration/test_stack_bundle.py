@@ -18,13 +18,16 @@ from training.__main__ import main
 pytestmark = pytest.mark.slow
 
 
-def test_stack_bundle_declares_the_model_and_the_predictor_explains(tiny_bundle, tmp_path, capsys):
+def test_stack_bundle_declares_the_model_and_the_predictor_explains(tiny_bundle, tmp_path, capsys, monkeypatch):
     from pipeline.datasets import load_cases, read_gray
     from pipeline.predictor import Predictor
 
     bundle = tmp_path / "tiny"
     shutil.copytree(tiny_bundle, bundle)
     before = read_bundle_card(bundle)
+    # the tiny model's descriptor weight comes out of either sign; the refusal rule has its own tests (below and
+    # tests/unit/test_stacking_apply.py), here the declared path is under test
+    monkeypatch.setattr("pipeline.stacking_apply.explanation_problem", lambda model: None)
     assert main(["stack", "--bundle", str(bundle), "--dataset", "synthetic:40:1"]) == 0
     record = json.loads(capsys.readouterr().out)
     card = read_bundle_card(bundle)
@@ -69,3 +72,13 @@ def test_stack_bundle_needs_the_validation_table(tiny_bundle, tmp_path, capsys):
     assert main(["stack", "--bundle", str(bundle), "--dataset", "synthetic:40:1"]) == 2
     assert "validation_predictions.csv" in capsys.readouterr().err
     assert "stacking" not in (bundle / "bundle.json").read_text()
+
+
+def test_stack_bundle_refuses_reasons_that_point_the_wrong_way(tiny_bundle, tmp_path, capsys, monkeypatch):
+    bundle = tmp_path / "tiny"
+    shutil.copytree(tiny_bundle, bundle)
+    card_before = (bundle / "bundle.json").read_text()
+    monkeypatch.setattr("pipeline.stacking_apply.explanation_problem", lambda model: "weight -0.1: no stacked model")
+    assert main(["stack", "--bundle", str(bundle), "--dataset", "synthetic:40:1"]) == 2
+    assert "no stacked model" in capsys.readouterr().err
+    assert (bundle / "bundle.json").read_text() == card_before and not (bundle / "stacking.json").exists()
