@@ -42,12 +42,11 @@ def resize_map(prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def downscale_gray(gray: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    """Longest side at most `max_side` (LANCZOS), with the scale applied; 0 = keep as is."""
-    from PIL import Image
+    """Longest side at most `max_side` (`preprocess.downscale_lanczos`), with the scale applied; 0 = keep as is."""
+    from pipeline.preprocess import downscale_lanczos
 
     h, w = gray.shape
     scale = 1.0 if max_side <= 0 else min(1.0, max_side / max(h, w))
     if scale >= 1.0:
         return gray, 1.0
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(gray).resize(size, Image.LANCZOS)), scale
+    return downscale_lanczos(gray, max_side), scale

@@ -33,17 +33,12 @@ _TISSUE = 16.0  # grey level above which a pixel counts as imaged tissue (not ba
 
 def shrink(gray: np.ndarray, max_side: int) -> np.ndarray:
     """The image with its long side at most `max_side` (Lanczos, like the predictor's work image)."""
+    from pipeline.preprocess import downscale_lanczos
+
     gray = np.asarray(gray)
     if gray.dtype != np.uint8:
         gray = np.clip(gray, 0, 255).astype(np.uint8)
-    h, w = gray.shape
-    scale = min(1.0, max_side / max(h, w))
-    if scale >= 1.0:
-        return gray
-    from PIL import Image
-
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(gray).resize(size, Image.LANCZOS))
+    return downscale_lanczos(gray, max_side)
 
 
 def box_mean(a: np.ndarray, radius: int) -> np.ndarray:

@@ -18,12 +18,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from tests.polling import wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,16 +97,6 @@ def _start_worker(name: str, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     return process, log
 
 
-def _wait(condition, timeout: float, what: str, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _same(a, b, tol: float = 1e-4) -> bool:
     if a is None or b is None:
         return a is b
@@ -130,7 +120,9 @@ def test_celery_cv_survives_a_killed_worker_and_matches_local(tmp_path, redis_db
     cli = None
     try:
         for process, log in workers:
-            _wait(lambda p=process, f=log: "ready" in f.read_text() or p.poll() is not None, 120, "worker start")
+            wait_for(
+                lambda p=process, f=log: "ready" in f.read_text() or p.poll() is not None, 120, 0.1, "worker start"
+            )
             assert process.poll() is None, log.read_text()[-3000:]
         cli_log = tmp_path / "cli.log"
         cli = subprocess.Popen(
@@ -152,7 +144,7 @@ def test_celery_cv_survives_a_killed_worker_and_matches_local(tmp_path, redis_db
                     return k, lease
             return None
 
-        k, lease = _wait(lease_in_seg_epoch, 300, "a fold in its segmentation epochs", step=0.05)
+        k, lease = wait_for(lease_in_seg_epoch, 300, 0.05, "a fold in its segmentation epochs")
         victim = next((p, log) for p, log in workers if str(lease["pid"]) in {str(c) for c in _children(p.pid)})
         os.killpg(victim[0].pid, signal.SIGKILL)
         victim[0].wait(10)

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes_predictor import lesion_png, make_fake_bundle
+from tests.polling import wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -33,16 +34,6 @@ def redis_or_skip():
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
     except redis.exceptions.ConnectionError as exc:
         pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
-
-
-def wait_for(condition, timeout=90.0, step=0.3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(step)
-    raise TimeoutError("condition not met in time")
 
 
 @pytest.fixture

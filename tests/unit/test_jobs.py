@@ -21,6 +21,7 @@ import pytest
 from dashboard.jobs.core import JobError, run_job, validate_spec
 from dashboard.jobs.store import JobStore
 from tests.fakes_predictor import FakePredictor, fake_app, lesion_png, make_fake_bundle
+from tests.polling import wait_for
 
 SLOW_S = 0.4
 
@@ -139,16 +140,6 @@ def background(app):
     info = app.server.extensions["lesionlens_jobs"]
     manager = info["manager"]
     return manager, manager.func_registry[info["key"]]
-
-
-def wait_for(condition, timeout=60.0, step=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(step)
-    raise TimeoutError("condition not met in time")
 
 
 def signed_in_context(app, role: str = "clinician") -> dict:
