@@ -138,7 +138,7 @@ class Predictor:
         self.fusion = _matching_fusion(bundle_dir, self.name)
         from pipeline.stacking_apply import load_stacking
 
-        self.stacking = load_stacking(bundle_dir, card.to_json())
+        self.stacking = load_stacking(bundle_dir, card.stacking)
 
     @classmethod
     def from_models(cls, seg_models, cls_models, settings: InferenceSettings, card: BundleCard | None = None,

@@ -51,15 +51,14 @@ class StackedResult:
     contributions: dict[str, float]  # log-odds per input ("cnn" + each descriptor feature), exact
 
 
-def load_stacking(bundle_dir: str | Path, card: Mapping[str, Any]) -> StackedModel | None:
-    """The stacked model the card declares (`card["stacking"]`), checked against its sha256; else None.
+def load_stacking(bundle_dir: str | Path, declared: Mapping[str, Any] | None) -> StackedModel | None:
+    """The stacked model the card declares (its `stacking` record), checked against its sha256; else None.
 
     Only a declared model is applied: `python -m training stack --bundle` writes stacking.json and records
     it in the card together with the threshold fitted for the stacked probability (so the bundle's version
     changes with it). A declared file that is missing, altered or unreadable refuses the bundle rather than
     silently answering with the CNN alone at a threshold meant for another probability.
     """
-    declared = card.get("stacking")
     if not declared:
         return None
     if not isinstance(declared, Mapping) or not declared.get("file"):

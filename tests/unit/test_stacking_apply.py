@@ -33,9 +33,9 @@ def _bundle_with(tmp_path, model, **declared):
 
 def test_only_a_declared_model_is_applied(tmp_path, model):
     (tmp_path / "stacking.json").write_text(model.to_json())  # e.g. left by `stack --cv` in a fold folder
-    assert load_stacking(tmp_path, {"name": "b"}) is None
+    assert load_stacking(tmp_path, None) is None
     card = _bundle_with(tmp_path, model)
-    loaded = load_stacking(tmp_path, card)
+    loaded = load_stacking(tmp_path, card["stacking"])
     assert loaded is not None and loaded.threshold == pytest.approx(0.42)
     assert card["stacking"]["sha256"] == hashlib.sha256((tmp_path / "stacking.json").read_bytes()).hexdigest()
     assert set(card["stacking"]["aucs"]) >= {"cnn_val", "descriptor_val"}
@@ -45,13 +45,13 @@ def test_a_declared_but_missing_or_altered_model_refuses_the_bundle(tmp_path, mo
     card = _bundle_with(tmp_path, model)
     (tmp_path / "stacking.json").write_text(model.to_json().replace("0.42", "0.43"))
     with pytest.raises(BundleError, match="changed after the card was written"):
-        load_stacking(tmp_path, card)
+        load_stacking(tmp_path, card["stacking"])
     (tmp_path / "stacking.json").unlink()
     with pytest.raises(BundleError, match="missing"):
-        load_stacking(tmp_path, card)
+        load_stacking(tmp_path, card["stacking"])
     (tmp_path / "stacking.json").write_text("{}")
     with pytest.raises(BundleError, match="not a stacked model"):
-        load_stacking(tmp_path, {"stacking": {"file": "stacking.json"}})
+        load_stacking(tmp_path, {"file": "stacking.json"})
 
 
 def test_threshold_must_be_a_probability(model):
