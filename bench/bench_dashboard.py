@@ -452,6 +452,25 @@ def sign_in(context, url: str) -> None:
     assert response.status in (302, 303), response.status
 
 
+def largest_requests(seen: list, n: int = 8) -> list[dict]:
+    """The `n` biggest responses of one page load (path, kB, ms from request start to end): what to shrink first."""
+    rows = []
+    for r in seen:
+        timing = r.timing or {}
+        rows.append({"path": r.url.split("//", 1)[-1].split("/", 1)[-1][:80],
+                     "kb": round((r.sizes() or {}).get("responseBodySize", 0) / 1024, 1),
+                     "ms": round(timing.get("responseEnd", 0), 1)})
+    return sorted(rows, key=lambda row: -row["kb"])[:n]
+
+
+def main_thread_ms(cdp) -> dict:
+    """The renderer's main-thread time of the load so far (Chrome's Performance domain): script, style
+    and layout. Less noisy than wall time on a shared CPU, and it says which part to shrink."""
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return {"script": metrics.get("ScriptDuration", 0) * 1000, "layout": metrics.get("LayoutDuration", 0) * 1000,
+            "style": metrics.get("RecalcStyleDuration", 0) * 1000, "task": metrics.get("TaskDuration", 0) * 1000}
+
+
 def browser_loads(url: str, auth: bool = False, loads: int = 3) -> dict:
     """Wall time in headless chromium until each page shows its content (skipped without chromium), and
     what each first load asked the server for: requests, callback round trips, bytes."""
@@ -466,28 +485,34 @@ def browser_loads(url: str, auth: bool = False, loads: int = 3) -> dict:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
         for path in PAGES:
-            times, legends, counts = [], [], []
+            times, legends, counts, main_thread = [], [], [], []
             for _ in range(loads):
                 context = browser.new_context()  # empty browser cache: a true first load
                 if auth:
                     sign_in(context, url)
                 page = context.new_page()
+                cdp = page.context.new_cdp_session(page)
+                cdp.send("Performance.enable")
                 seen: list = []
                 page.on("requestfinished", lambda request, seen=seen: seen.append(request))
                 started = time.perf_counter()
                 page.goto(url + path)
                 legend = wait_ready(page, path)
                 times.append(time.perf_counter() - started)
+                main_thread.append(main_thread_ms(cdp))
                 if legend is not None:
                     legends.append(legend - started)
                 callbacks = [r for r in seen if "/_dash-update-component" in r.url]
                 counts.append({"requests": len(seen), "callbacks": len(callbacks),
                                "kb": round(sum((r.sizes() or {}).get("responseBodySize", 0) for r in seen) / 1024),
                                "callback_outputs": [str((r.post_data_json or {}).get("output", ""))[:60]
-                                                    for r in callbacks]})
+                                                    for r in callbacks],
+                               "largest": largest_requests(seen)})
                 context.close()
             out[path] = round(pct(times, 50), 1)
             out[f"{path} (first of {loads})"] = round(times[0] * 1000, 1)
+            out.setdefault("main_thread_ms_p50", {})[path] = {
+                key: round(statistics.median(m[key] for m in main_thread), 1) for key in main_thread[0]}
             if legends:
                 out.setdefault("first_load_rocs_legend_ms", {})[path] = round(pct(legends, 50), 1)
             requests_made[path] = counts[-1]  # the last load (warm server cache); the counts do not vary
@@ -632,6 +657,9 @@ def main() -> int:
     browser = dict(results.get("gunicorn", {}).get("browser_first_load_p50_ms", {}))
     legend = browser.pop("first_load_rocs_legend_ms", {})
     made = browser.pop("requests_on_first_load", {})
+    for path, ms in browser.pop("main_thread_ms_p50", {}).items():
+        rows.append((f"main thread {path}: task / script / layout / style",
+                     f"{ms['task']:.0f} / {ms['script']:.0f} / {ms['layout']:.0f} / {ms['style']:.0f} ms"))
     for path, ms in browser.items():
         rows.append((f"browser first load {path}", f"{ms:.0f} ms" if isinstance(ms, float) else str(ms)))
         if path in legend:

@@ -22,7 +22,7 @@ import math
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, dash_table, dcc, html
+from dash import Input, Output, State, dcc, html
 
 from dashboard import ids
 from dashboard.cohort import queries
@@ -41,9 +41,10 @@ from dashboard.figures.metric_charts import (
     roc_marker_index,
     warm_up,
 )
+from dashboard.components.subgroups import render_subgroups, subgroup_rows
 from dashboard.exports.links import metrics_export_row, modebar_config
 from dashboard.figures import plotlyjs
-from dashboard.figures.style import FONT_FAMILY, TEMPLATE, empty_figure
+from dashboard.figures.style import TEMPLATE, empty_figure
 from dashboard.services import current_services
 from pipeline.metrics import confusion_matrix
 
@@ -90,27 +91,6 @@ def rate_cards(rates) -> dbc.Row:
             for name, value, detail in items
         ]
     )
-
-
-def subgroup_rows(rows: list[dict]) -> list[dict]:
-    names = {"all": "All", "age_band": "Age band", "sex": "Sex", "device": "Device"}
-
-    def num(value, digits=3):
-        return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else round(value, digits)
-
-    return [
-        {
-            "group": names.get(r["column"], r["column"]),
-            "subgroup": r["subgroup"],
-            "n": r["n"],
-            "n_positive": r["n_positive"],
-            "auc": num(r.get("auc")),
-            "sensitivity": num(r.get("sensitivity")),
-            "specificity": num(r.get("specificity")),
-            "dice_mean": num(r.get("dice_mean")),
-        }
-        for r in rows
-    ]
 
 
 def summary_text(curves, f: CohortFilter, model) -> list:
@@ -195,7 +175,7 @@ def page_content(services, f: CohortFilter, threshold: float) -> dict:
     confusion, roc, pr, rates, subgroups = threshold_figures(curves, threshold)
     calibration, overlap, risk = static_figures(curves)
     return {"summary": summary_text(curves, f, model) + training_note(services, f, model), "rates": rates,
-            "subgroups": subgroups,
+            "subgroups": render_subgroups(subgroups),
             "figures": dict(zip(FIGURE_IDS, (confusion, roc, pr, calibration, overlap, risk), strict=True))}
 
 
@@ -222,13 +202,6 @@ def layout(**query):
         log.exception("metrics page: computing the cohort's metrics failed")
         content = failed_content()
     figures = content["figures"]
-    subgroup_columns = [
-        {"id": "group", "name": "Group"}, {"id": "subgroup", "name": "Subgroup"},
-        {"id": "n", "name": "Cases", "type": "numeric"}, {"id": "n_positive", "name": "Malignant", "type": "numeric"},
-        {"id": "auc", "name": "AUC", "type": "numeric"}, {"id": "sensitivity", "name": "Sensitivity", "type": "numeric"},
-        {"id": "specificity", "name": "Specificity", "type": "numeric"},
-        {"id": "dice_mean", "name": "Mean Dice", "type": "numeric"},
-    ]
     return html.Div(
         [
             dcc.Store(id=METRICS_FILTER, data=f.to_query()),
@@ -263,11 +236,8 @@ def layout(**query):
                                     "dashed random line means the uncertainty says nothing about being right.",
                                     className="text-muted small mt-4"), lg=6)], className="mb-3"),
             dbc.Card([dbc.CardHeader("Subgroups (at the current threshold)"),
-                      dbc.CardBody(dash_table.DataTable(id=ids.METRICS_SUBGROUPS, columns=subgroup_columns,
-                                                        data=content["subgroups"],
-                                                        sort_action="native", style_cell={"fontFamily": FONT_FAMILY,
-                                                                                          "padding": "4px 8px"},
-                                                        style_header={"fontWeight": "600"}))], className="mb-3"),
+                      dbc.CardBody(html.Div(content["subgroups"], id=ids.METRICS_SUBGROUPS,
+                                            className="table-responsive"))], className="mb-3"),
         ]
     )
 
@@ -284,7 +254,7 @@ def register(app: dash.Dash) -> None:
         Output(ids.METRICS_ROC, "figure"),
         Output(ids.METRICS_PR, "figure"),
         Output(ids.METRICS_RATES, "children"),
-        Output(ids.METRICS_SUBGROUPS, "data"),
+        Output(ids.METRICS_SUBGROUPS, "children"),
         Output("metrics-threshold-value", "children"),
         Input(ids.METRICS_THRESHOLD, "value"),
         State(METRICS_FILTER, "data"),
@@ -294,4 +264,5 @@ def register(app: dash.Dash) -> None:
         services = current_services()
         curves, _model = load_curves(services, CohortFilter.from_query(query))
         threshold = 0.5 if threshold is None else float(threshold)
-        return *threshold_patches(curves, threshold), f"{threshold:.2f}"
+        confusion, roc, pr, rates, subgroups = threshold_patches(curves, threshold)
+        return confusion, roc, pr, rates, render_subgroups(subgroups), f"{threshold:.2f}"
