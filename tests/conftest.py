@@ -38,6 +38,22 @@ def tiny_bundle(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
+def app(tmp_path):
+    """A dashboard app on tmp storage with the fake predictor (tests.fakes_predictor.fake_app).
+
+    A test module that needs other settings defines its own `app`; `services` then follows it."""
+    from tests.fakes_predictor import fake_app
+
+    return fake_app(tmp_path)
+
+
+@pytest.fixture
+def services(app):
+    """The app's services (store, ingest, analyzer, models...)."""
+    return app.server.extensions["lesionlens"]
+
+
+@pytest.fixture
 def postgres_schema_url():
     """A database URL whose search_path is a throwaway schema on the local
     PostgreSQL (dropped afterwards); skips with the reason when none is reachable."""

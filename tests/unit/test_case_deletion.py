@@ -16,20 +16,10 @@ from dashboard.pages import case_delete
 from dashboard.services.inference import cache_content_key
 from dashboard.store.tables import CaseRow, PredictionRow, ReviewRow, utcnow
 from tests.auth_helpers import as_user, logged_in_client
-from tests.fakes_predictor import fake_app, lesion_png
+from tests.fakes_predictor import lesion_png
 
 # patient-form values that must never reach the audit log
 PATIENT = {"age": 57, "sex": "F", "symptoms": "lump noticed by Wilhelmina Quarrington"}
-
-
-@pytest.fixture
-def app(tmp_path):
-    return fake_app(tmp_path)
-
-
-@pytest.fixture
-def services(app):
-    return app.server.extensions["lesionlens"]
 
 
 def stored_case(services, seed: int = 0) -> str:

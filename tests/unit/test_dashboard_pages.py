@@ -20,19 +20,9 @@ from dashboard.pages import new_case
 from pipeline.errors import ImageLoadError
 from pipeline.io import record_from_array
 from tests.auth_helpers import as_user, logged_in_client
-from tests.fakes_predictor import fake_app, lesion_png
+from tests.fakes_predictor import lesion_png
 
 import numpy as np
-
-
-@pytest.fixture
-def app(tmp_path):
-    return fake_app(tmp_path)
-
-
-@pytest.fixture
-def services(app):
-    return app.server.extensions["lesionlens"]
 
 
 def data_url(data: bytes, mime: str = "image/png") -> str:

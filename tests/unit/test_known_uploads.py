@@ -13,21 +13,11 @@ from dashboard.pages import new_case
 from dashboard.services.inference import PredictionInProgress
 from dashboard.settings import Settings
 from pipeline.io.sample_files import dicom_bytes, gradient
-from tests.fakes_predictor import FakePredictor, fake_app, lesion_png, make_fake_bundle
+from tests.fakes_predictor import FakePredictor, lesion_png, make_fake_bundle
 
 
 def data_url(data: bytes) -> str:
     return "data:application/octet-stream;base64," + base64.b64encode(data).decode()
-
-
-@pytest.fixture
-def app(tmp_path):
-    return fake_app(tmp_path)
-
-
-@pytest.fixture
-def services(app):
-    return app.server.extensions["lesionlens"]
 
 
 def upload(app, services, data: bytes, patient=None):

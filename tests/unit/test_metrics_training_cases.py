@@ -25,11 +25,6 @@ def app(tmp_path):
     return create_app(Settings(home=tmp_path / "home", models_dir=tmp_path / "models"), FakePredictor)
 
 
-@pytest.fixture
-def services(app):
-    return app.server.extensions["lesionlens"]
-
-
 def add(services, dataset: str, source: str, malignant: bool, seed: int):
     rng = np.random.default_rng(seed)
     image = rng.normal(140, 20, (60, 80)).clip(0, 255)

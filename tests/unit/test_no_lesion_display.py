@@ -47,11 +47,6 @@ def app(tmp_path):
     return create_app(Settings(home=tmp_path / "home", models_dir=tmp_path / "models"), EmptyMaskPredictor)
 
 
-@pytest.fixture
-def services(app):
-    return app.server.extensions["lesionlens"]
-
-
 def text_of(component) -> str:
     return str(component)
 

@@ -9,17 +9,7 @@ import pytest
 from dashboard import ids
 from dashboard.pages import case as case_page
 from tests.auth_helpers import logged_in_client
-from tests.fakes_predictor import fake_app, lesion_png
-
-
-@pytest.fixture
-def app(tmp_path):
-    return fake_app(tmp_path)
-
-
-@pytest.fixture
-def services(app):
-    return app.server.extensions["lesionlens"]
+from tests.fakes_predictor import lesion_png
 
 
 def test_the_same_review_twice_is_stored_once(services):

@@ -13,7 +13,7 @@ from dashboard.pages import new_case
 from pipeline.errors import ImageLoadError
 from pipeline.io import Limits, load_image
 from pipeline.io.limits import UPLOAD_MIN_SIDE, check_dimensions, check_not_blank
-from tests.fakes_predictor import fake_app, lesion_png
+from tests.fakes_predictor import lesion_png
 
 
 def png(array: np.ndarray) -> bytes:
@@ -24,16 +24,6 @@ def png(array: np.ndarray) -> bytes:
 
 def data_url(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode()
-
-
-@pytest.fixture
-def app(tmp_path):
-    return fake_app(tmp_path)
-
-
-@pytest.fixture
-def services(app):
-    return app.server.extensions["lesionlens"]
 
 
 # ------------------------------------------------------------------ minimum size, blank images

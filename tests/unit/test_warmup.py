@@ -11,12 +11,7 @@ import pytest
 
 from dashboard import warmup
 from pipeline.paths import REPO_ROOT
-from tests.fakes_predictor import fake_app, lesion_png
-
-
-@pytest.fixture
-def app(tmp_path):
-    return fake_app(tmp_path)
+from tests.fakes_predictor import lesion_png
 
 
 def test_warm_loads_the_model_runs_one_prediction_and_fills_the_metrics_cache(app):
