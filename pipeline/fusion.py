@@ -27,6 +27,7 @@ from typing import Any
 
 from pipeline.errors import BundleError
 from pipeline.lesion_features import lesion_features
+from pipeline.logodds import clipped_logit, sigmoid
 from pipeline.patient_features import assert_allowed, has_patient_data, metadata_features, unasked_features
 from pipeline.types import Prediction
 
@@ -37,15 +38,7 @@ PROBABILITY_EPS = 1e-4
 
 
 def logit(probability: float) -> float:
-    p = min(max(float(probability), PROBABILITY_EPS), 1.0 - PROBABILITY_EPS)
-    return math.log(p / (1.0 - p))
-
-
-def sigmoid(value: float) -> float:
-    if value >= 0:
-        return 1.0 / (1.0 + math.exp(-value))
-    e = math.exp(value)
-    return e / (1.0 + e)
+    return clipped_logit(probability, PROBABILITY_EPS)
 
 
 def features_from(metadata: Mapping[str, Any] | None, lesion: Mapping[str, float],

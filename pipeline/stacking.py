@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import LesionLensError
+from pipeline.logodds import clipped_logit, sigmoid
 
 STACKING_FILE = "stacking.json"
 STACKING_SCHEMA = "lesionlens.stacked-logistic"
@@ -53,15 +54,7 @@ class StackingError(LesionLensError):
 
 def logit(probability: float) -> float:
     """log(p / (1 - p)), clipped so a CNN's 0 or 1 stays finite."""
-    p = min(max(float(probability), PROBABILITY_EPS), 1.0 - PROBABILITY_EPS)
-    return math.log(p / (1.0 - p))
-
-
-def sigmoid(value: float) -> float:
-    if value >= 0:
-        return 1.0 / (1.0 + math.exp(-value))
-    e = math.exp(value)
-    return e / (1.0 + e)
+    return clipped_logit(probability, PROBABILITY_EPS)
 
 
 def _finite_tuple(values: Any, what: str, n: int | None = None) -> tuple[float, ...]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BootstrapResult", "bootstrap", "bootstrap_ci", "resample_indices"]
+__all__ = ["BootstrapResult", "bootstrap", "bootstrap_ci", "percentile_result", "resample_indices"]
 
 MetricFn = Callable[..., float]
 
@@ -118,6 +118,12 @@ def bootstrap(
                     values[b] = float(metric_fn(*(a[idx] for a in data)))
                 except (ValueError, ZeroDivisionError, FloatingPointError):
                     pass  # metric undefined on this replicate (e.g. one class only)
+    return percentile_result(values, n_boot, alpha, min_valid_fraction)
+
+
+def percentile_result(values: np.ndarray, n_boot: int, alpha: float, min_valid_fraction: float) -> BootstrapResult:
+    """The percentile interval of the replicate values (NaN = metric undefined on that replicate);
+    NaN bounds when fewer than `min_valid_fraction` of the `n_boot` replicates (and at least 2) are valid."""
     valid = values[np.isfinite(values)]
     needed = max(2, math.ceil(min_valid_fraction * n_boot))
     if valid.size < needed:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.metrics.bootstrap import BootstrapResult, _group_codes
+from pipeline.metrics.bootstrap import BootstrapResult, _group_codes, percentile_result
 from pipeline.metrics.classification import PrCurve, RocCurve, as_labels, as_scores
 
 __all__ = [
@@ -276,16 +276,6 @@ def _replicate_auc_ap(counts: np.ndarray, lay: _Layout, want_auc: bool, want_ap:
     return auc, ap
 
 
-def _result(values: np.ndarray, n_boot: int, alpha: float, min_valid_fraction: float) -> BootstrapResult:
-    valid = values[np.isfinite(values)]
-    needed = max(2, math.ceil(min_valid_fraction * n_boot))
-    if valid.size < needed:
-        low = high = math.nan
-    else:
-        low, high = (float(q) for q in np.quantile(valid, [alpha / 2, 1 - alpha / 2]))
-    return BootstrapResult(low, high, n_boot, int(valid.size), alpha, valid)
-
-
 def bootstrap_auc_ap(
     y_true,
     score,
@@ -344,9 +334,9 @@ def bootstrap_auc_ap(
                 ap_values[first:first + rows] = ap
     out = {}
     if want_auc:
-        out["auc"] = _result(auc_values, n_boot, alpha, min_valid_fraction)
+        out["auc"] = percentile_result(auc_values, n_boot, alpha, min_valid_fraction)
     if want_ap:
-        out["ap"] = _result(ap_values, n_boot, alpha, min_valid_fraction)
+        out["ap"] = percentile_result(ap_values, n_boot, alpha, min_valid_fraction)
     return out
 
 
