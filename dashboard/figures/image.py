@@ -48,6 +48,12 @@ def _frame(fig: go.Figure, width: int, height: int, spacing_mm, fig_height: int)
     return fig
 
 
+def _layout_image(source: str, width: int, height: int, layer: str, **extra) -> dict:
+    """A plotly layout image covering the pixel axes exactly (x 0..width, y 0..height), so it stays registered."""
+    return dict(source=source, xref="x", yref="y", x=0, y=0, sizex=width, sizey=height, sizing="stretch",
+                layer=layer, **extra)
+
+
 def _hover_grid(width: int, height: int, spacing_mm) -> go.Scatter:
     """Invisible points on a coarse grid: give the axes their extent and a pixel read-out."""
     step = max(1, max(width, height) // 40)
@@ -75,15 +81,9 @@ def case_image_figure(
     """Image plus overlay layers (each its own colour and opacity) with a legend."""
     fig = go.Figure()
     fig.add_trace(_hover_grid(width, height, spacing_mm))
-    images = [
-        dict(source=base_url, xref="x", yref="y", x=0, y=0, sizex=width, sizey=height,
-             sizing="stretch", layer="below", opacity=1.0)
-    ]
+    images = [_layout_image(base_url, width, height, "below", opacity=1.0)]
     for layer in layers:
-        images.append(
-            dict(source=layer.url, xref="x", yref="y", x=0, y=0, sizex=width, sizey=height,
-                 sizing="stretch", layer="above", opacity=float(layer.opacity), name=layer.name)
-        )
+        images.append(_layout_image(layer.url, width, height, "above", opacity=float(layer.opacity), name=layer.name))
         fig.add_trace(
             go.Scatter(x=[None], y=[None], mode="markers", name=layer.name,
                        marker={"symbol": "square", "size": 14, "color": layer.color})
@@ -145,6 +145,5 @@ def probability_heatmap_figure(
         )
     )
     if base_url:
-        fig.update_layout(images=[dict(source=base_url, xref="x", yref="y", x=0, y=0, sizex=width,
-                                       sizey=height, sizing="stretch", layer="below")])
+        fig.update_layout(images=[_layout_image(base_url, width, height, "below")])
     return _frame(fig, width, height, spacing_mm, fig_height)
