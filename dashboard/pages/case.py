@@ -22,6 +22,7 @@ from dashboard.exports.links import case_export_row
 from dashboard.figures.image import ImageLayer, case_image_figure, probability_heatmap_figure
 from dashboard.figures.overlay import level_width_to_window
 from dashboard.figures.style import PREDICTION_COLOR, TRUTH_COLOR, empty_figure
+from dashboard.pages.clicks import require_click
 from dashboard.routes import overlay_url, window_url
 from dashboard.services import current_services
 from pipeline.errors import BundleError, ImageLoadError
@@ -321,8 +322,7 @@ def register(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
     def _reset_window(clicks, case_id):
-        if not clicks:
-            raise dash.exceptions.PreventUpdate
+        require_click(clicks)
         stored = current_services().store.get(case_id)
         row = stored.row
         return (row.window_low + row.window_high) / 2, row.window_high - row.window_low
@@ -358,8 +358,7 @@ def register(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
     def _save(clicks, case_id, agree, label, note, user):
-        if not clicks:  # the button was just rendered (Dash fires when outputs live outside the page)
-            raise dash.exceptions.PreventUpdate
+        require_click(clicks)
         user = require(CLINICIAN).username  # the signed-in user is the reviewer, whatever the form says
         store = current_services().store
         ok, message = save_review(store, case_id, agree, label, note, user)
@@ -384,8 +383,7 @@ def register(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
     def _analyse(clicks, case_id):
-        if not clicks:
-            raise dash.exceptions.PreventUpdate
+        require_click(clicks)
         require(CLINICIAN)
         try:
             row, _source = current_services().analyzer.predict_case(case_id)

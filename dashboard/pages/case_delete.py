@@ -18,6 +18,7 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard import ids
 from dashboard.auth import ADMIN, allows, audit, current_user, require
+from dashboard.pages.clicks import require_click
 from dashboard.services import current_services
 from dashboard.services.deletion import remove_case
 
@@ -125,8 +126,7 @@ def register(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
     def _delete(clicks, case_id, typed):
-        if not clicks:
-            raise dash.exceptions.PreventUpdate
+        require_click(clicks)
         deleted, message = delete_from_page(case_id, typed)
         if not deleted:
             return dbc.Alert(message, color="warning", className="py-2 mb-0")

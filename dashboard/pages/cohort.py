@@ -22,6 +22,7 @@ from dashboard.cohort.filters import AGE_LIMITS, CohortFilter
 from dashboard.components.cards import no_lesion
 from dashboard.exports.links import cohort_export_button
 from dashboard.figures.style import FONT_FAMILY
+from dashboard.pages.clicks import require_click
 from dashboard.services import current_services
 
 PAGE_SIZE = 25
@@ -327,8 +328,7 @@ def register(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
     def _reset(clicks):
-        if not clicks:
-            raise dash.exceptions.PreventUpdate
+        require_click(clicks)
         empty = list(AGE_LIMITS) + [[] for _ in FILTER_INPUTS[1:]]
         return *empty, None, None
 

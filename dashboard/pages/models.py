@@ -23,6 +23,7 @@ from dash import Input, Output, State, dash_table, dcc, html
 from dashboard import ids
 from dashboard.auth import ADMIN, allows, audit, current_user, require
 from dashboard.figures.style import FONT_FAMILY
+from dashboard.pages.clicks import require_click
 from dashboard.services import current_services
 from pipeline.bundle import BrokenBundle
 from pipeline.card import BundleCard
@@ -392,8 +393,7 @@ def register(app: dash.Dash) -> None:
     )
     def _activate(clicks, name):
         """Make active; a bundle with validation warnings first opens the confirmation dialog instead."""
-        if not clicks:
-            raise dash.exceptions.PreventUpdate
+        require_click(clicks)
         require(ADMIN)
         services = current_services()
         card = services.models.card_by_name(name) if isinstance(name, str) else None
