@@ -82,6 +82,12 @@ def as_scores(score: Sequence | np.ndarray, n: int, *, probability: bool = False
     return s
 
 
+def labels_and_scores(y_true, score, *, probability: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """`as_labels(y_true)` and `as_scores(score, len(y_true), probability=...)`: the checked inputs of every metric."""
+    y = as_labels(y_true)
+    return y, as_scores(score, y.shape[0], probability=probability)
+
+
 def _safe_div(num: float, den: float) -> float:
     return num / den if den else math.nan
 
@@ -186,8 +192,7 @@ def roc_auc(y_true, score) -> float:
     Equals P(score of a random malignant > score of a random benign) with ties
     counted as one half, which is exactly the trapezoidal ROC area.
     """
-    y = as_labels(y_true)
-    s = as_scores(score, y.shape[0])
+    y, s = labels_and_scores(y_true, score)
     n_pos = int(y.sum())
     n_neg = y.shape[0] - n_pos
     if n_pos == 0 or n_neg == 0:
@@ -208,8 +213,7 @@ class RocCurve:
 
 def roc_curve(y_true, score) -> RocCurve:
     """ROC curve (sklearn) and AUC; empty arrays and NaN AUC when a class is missing."""
-    y = as_labels(y_true)
-    s = as_scores(score, y.shape[0])
+    y, s = labels_and_scores(y_true, score)
     if y.all() or not y.any():
         empty = np.empty(0)
         return RocCurve(empty, empty.copy(), empty.copy(), math.nan)
@@ -231,8 +235,7 @@ class PrCurve:
 
 def average_precision(y_true, score) -> float:
     """Average precision (sklearn, step-wise area under PR); NaN with no malignant cases."""
-    y = as_labels(y_true)
-    s = as_scores(score, y.shape[0])
+    y, s = labels_and_scores(y_true, score)
     if not y.any():
         return math.nan
     from sklearn.metrics import average_precision_score
@@ -242,8 +245,7 @@ def average_precision(y_true, score) -> float:
 
 def pr_curve(y_true, score) -> PrCurve:
     """Precision-recall curve; empty arrays and NaN AP with no malignant cases."""
-    y = as_labels(y_true)
-    s = as_scores(score, y.shape[0])
+    y, s = labels_and_scores(y_true, score)
     if not y.any():
         empty = np.empty(0)
         return PrCurve(empty, empty.copy(), empty.copy(), math.nan)
@@ -258,8 +260,7 @@ def pr_curve(y_true, score) -> PrCurve:
 
 def brier_score(y_true, prob) -> float:
     """Mean squared error of the probabilities (0 = perfect); NaN when empty."""
-    y = as_labels(y_true)
-    p = as_scores(prob, y.shape[0], probability=True)
+    y, p = labels_and_scores(y_true, prob, probability=True)
     if p.size == 0:
         return math.nan
     return float(np.mean((p - y) ** 2))
@@ -292,8 +293,7 @@ def reliability_curve(y_true, prob, n_bins: int = 10) -> ReliabilityCurve:
     """Bin probabilities into `n_bins` equal-width bins; 1.0 falls in the last bin."""
     if n_bins < 1:
         raise ValueError(f"n_bins must be at least 1, got {n_bins}")
-    y = as_labels(y_true)
-    p = as_scores(prob, y.shape[0], probability=True)
+    y, p = labels_and_scores(y_true, prob, probability=True)
     idx = np.minimum((p * n_bins).astype(int), n_bins - 1)
     count = np.bincount(idx, minlength=n_bins)
     sum_p = np.bincount(idx, weights=p, minlength=n_bins)
@@ -326,8 +326,7 @@ def youden_threshold(y_true, score, *, fallback: float = math.nan, limits: tuple
     model no better than chance gets `high` rather than one of its scores.
     Training writes its cards with `fallback=0.5, limits=CARD_THRESHOLD_LIMITS`.
     """
-    y = as_labels(y_true)
-    s = as_scores(score, y.shape[0])
+    y, s = labels_and_scores(y_true, score)
     if y.all() or not y.any():
         return fallback
     from sklearn.metrics import roc_curve as _sk_roc_curve
@@ -353,8 +352,7 @@ def threshold_for_sensitivity(y_true, score, target: float) -> float:
     """
     if not 0.0 < target <= 1.0:
         raise ValueError(f"target sensitivity must be in (0, 1], got {target}")
-    y = as_labels(y_true)
-    s = as_scores(score, y.shape[0])
+    y, s = labels_and_scores(y_true, score)
     positives = np.sort(s[y])[::-1]
     if positives.size == 0:
         return math.nan

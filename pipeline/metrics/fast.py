@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.metrics.bootstrap import BootstrapResult, _group_codes, percentile_result
-from pipeline.metrics.classification import PrCurve, RocCurve, as_labels, as_scores
+from pipeline.metrics.classification import PrCurve, RocCurve, labels_and_scores
 
 __all__ = [
     "BinaryCounts",
@@ -69,8 +69,7 @@ class BinaryCounts:
 
 def binary_counts(y_true, score) -> BinaryCounts:
     """What sklearn's `_binary_clf_curve` returns, from one stable sort."""
-    y = as_labels(y_true)
-    s = as_scores(score, y.shape[0])
+    y, s = labels_and_scores(y_true, score)
     order = np.argsort(s, kind="mergesort")[::-1]
     s, y = s[order], y[order]
     last = np.flatnonzero(np.diff(s)) if s.size else np.empty(0, dtype=int)
@@ -303,8 +302,7 @@ def bootstrap_auc_ap(
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     if n_boot < 1:
         raise ValueError(f"n_boot must be at least 1, got {n_boot}")
-    y = as_labels(y_true)
-    s = as_scores(score, y.shape[0])
+    y, s = labels_and_scores(y_true, score)
     n = y.shape[0]
     want_auc, want_ap = "auc" in metrics, "ap" in metrics
     auc_values = np.full(n_boot, np.nan)
@@ -358,8 +356,7 @@ def delong_ci(
     """
     from scipy.stats import norm  # noqa: PLC0415 - only this function needs scipy
 
-    y = as_labels(y_true)
-    s = as_scores(score, y.shape[0])
+    y, s = labels_and_scores(y_true, score)
     pos_s, neg_s = s[y], s[~y]
     m, n = pos_s.size, neg_s.size
     if m == 0 or n == 0:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.metrics.bootstrap import resample_indices
-from pipeline.metrics.classification import BIRADS_ORDINAL, _birads_key, as_labels, as_scores, roc_auc
+from pipeline.metrics.classification import BIRADS_ORDINAL, _birads_key, labels_and_scores, roc_auc
 from pipeline.metrics.jsonable import to_jsonable
 from pipeline.metrics.fast import binary_counts
 
@@ -140,8 +140,7 @@ def roc_points(y: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def _roc_for_target(y, score, target: float) -> tuple[np.ndarray, np.ndarray] | None:
     """The ROC points, or None when one class is absent or the target is undefined."""
-    y = as_labels(y)
-    s = as_scores(score, y.shape[0])
+    y, s = labels_and_scores(y, score)
     if y.all() or not y.any() or not math.isfinite(target):
         return None
     return roc_points(y, s)
@@ -230,8 +229,7 @@ def compare_with_readers(
     `n_excluded_no_birads`. `called` (optional) is the model's own decision
     per image, e.g. from its bundle threshold, reported as its operating point.
     """
-    y_all = as_labels(y_true)
-    p_all = as_scores(prob, y_all.shape[0])
+    y_all, p_all = labels_and_scores(y_true, prob)
     scale = detect_scale(birads) if config.scale == "auto" else config.scale
     ordinal_all = birads_scores(birads, scale)
     keep = np.isfinite(ordinal_all)

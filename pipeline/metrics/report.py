@@ -16,10 +16,9 @@ import numpy as np
 
 from pipeline.metrics.bootstrap import bootstrap_ci
 from pipeline.metrics.classification import (
-    as_labels,
-    as_scores,
     brier_score,
     expected_calibration_error,
+    labels_and_scores,
     roc_auc,
     threshold_metrics,
 )
@@ -72,8 +71,7 @@ def classification_report(
     independent); `n_boot=0` skips it ([None, None]). `ece` uses `n_bins`
     equal-width bins.
     """
-    y = as_labels(y_true)
-    p = as_scores(prob, y.shape[0], probability=True)
+    y, p = labels_and_scores(y_true, prob, probability=True)
     rates = threshold_metrics(y, p, threshold)
     if n_boot > 0:
         ci = bootstrap_ci(roc_auc, y, p, groups=groups, n_boot=n_boot, seed=seed)
