@@ -106,6 +106,17 @@ def extent_text(box, spacing_mm) -> str | None:
     return f"{cols} × {rows} px (width × height)"
 
 
+def _dice_and_model_rows(p: dict, model: dict) -> list[tuple[str, str]]:
+    """The closing rows of the model's result: Dice against the ground truth (when known) and the model."""
+    rows = []
+    if p.get("dice") is not None and math.isfinite(p["dice"]):
+        rows.append(("Dice vs ground truth", f"{p['dice']:.2f}"))
+    rows.append(("Model", f"{model.get('name', '?')} v{model.get('version', '?')}"))
+    if model.get("created"):
+        rows.append(("Model built", str(model["created"])[:10]))
+    return rows
+
+
 def result_rows(export: CaseExport) -> list[tuple[str, str]]:
     """(label, text) rows of the model's result, worded as on the case page."""
     p = export.prediction
@@ -116,12 +127,7 @@ def result_rows(export: CaseExport) -> list[tuple[str, str]]:
     if no_lesion(p):  # an empty mask never carries a diagnosis: no label, no P(malignant), as on the case page
         rows = [("Model says", NO_LESION_TEXT), ("P(malignant), calibrated", NO_DIAGNOSIS_TEXT),
                 ("Lesion found", "no"), ("Lesion area", format_area(p.get("area_px"), p.get("area_mm2"), False))]
-        if p.get("dice") is not None and math.isfinite(p["dice"]):
-            rows.append(("Dice vs ground truth", f"{p['dice']:.2f}"))
-        rows.append(("Model", f"{model.get('name', '?')} v{model.get('version', '?')}"))
-        if model.get("created"):
-            rows.append(("Model built", str(model["created"])[:10]))
-        return rows
+        return rows + _dice_and_model_rows(p, model)
     rows = [
         ("Model says", LABEL_TEXT.get(label or "", label or "—")),
         ("P(malignant), calibrated", format_probability(p.get("probability"))
@@ -145,12 +151,7 @@ def result_rows(export: CaseExport) -> list[tuple[str, str]]:
     extent = extent_text(p.get("box"), export.spacing_mm)
     if extent:
         rows.append(("Lesion extent", extent))
-    if p.get("dice") is not None and math.isfinite(p["dice"]):
-        rows.append(("Dice vs ground truth", f"{p['dice']:.2f}"))
-    rows.append(("Model", f"{model.get('name', '?')} v{model.get('version', '?')}"))
-    if model.get("created"):
-        rows.append(("Model built", str(model["created"])[:10]))
-    return rows
+    return rows + _dice_and_model_rows(p, model)
 
 
 def case_rows(export: CaseExport) -> list[tuple[str, str]]:

@@ -139,8 +139,11 @@ def seg_unavailable_reason(export, source: bytes | None) -> str | None:
     return None
 
 
-def _seg_source(case_id: str):
-    """(export, stored source.dcm bytes, frame) of a case that can have a SEG, or the plain answer why not."""
+def _case_seg(case_id: str, refusal=None):
+    """(export, stored source.dcm bytes, SEG bytes) of a case, or the plain answer why there is none.
+
+    `refusal(export, source)` may answer first (a Response) before the SEG is built."""
+    from dashboard.exports.seg import SegUnavailable, seg_bytes
     from dashboard.store.files import SOURCE_DICOM
 
     export = _case(case_id)
@@ -151,49 +154,47 @@ def _seg_source(case_id: str):
     reason = seg_unavailable_reason(export, source)
     if reason:
         return plain(404, reason)
+    refused = refusal(export, source) if refusal is not None else None
+    if refused is not None:
+        return refused
     stored = services.store.get(export.case_id)
     frame = (stored.row.meta or {}).get("frame") if stored else None
-    return export, source, frame
-
-
-def _seg_of(export, source: bytes, frame):
-    """The SEG bytes, or the 422 answer saying why highdicom cannot reference this source."""
-    from dashboard.exports.seg import SegUnavailable, seg_bytes
-
     try:
-        return seg_bytes(source, export.mask, export.model["name"], export.model["version"], frame=frame)
+        data = seg_bytes(source, export.mask, export.model["name"], export.model["version"], frame=frame)
     except SegUnavailable as exc:
         return plain(422, f"No DICOM SEG for this case: {exc}.")
+    return export, source, data
+
+
+def _bundle_refusal(export, source: bytes) -> Response | None:
+    """The 422 answer when the de-identified image may not leave with its SEG (`seg_bundle.release_problem`)."""
+    from dashboard.exports.seg_bundle import release_problem
+
+    problem = release_problem(source, export.case_id)
+    if not problem:
+        return None
+    log.warning("case %s: image + SEG bundle refused: %s", export.case_id, problem)
+    return plain(422, f"No image + SEG bundle for this case: {problem}. The DICOM SEG alone is still available.")
 
 
 @bp.get("/export/case/<case_id>.seg.dcm")
 def case_seg(case_id: str):
-    found = _seg_source(case_id)
+    found = _case_seg(case_id)
     if isinstance(found, Response):
         return found
-    export, source, frame = found
-    data = _seg_of(export, source, frame)
-    if isinstance(data, Response):
-        return data
+    export, _source, data = found
     return _case_done(export, "seg.dcm", data, f"lesionlens-{export.case_id}-seg.dcm")
 
 
 @bp.get("/export/case/<case_id>.seg.zip")
 def case_seg_zip(case_id: str):
     """The SEG with the de-identified image it references (`seg_bundle`), after re-checking that image."""
-    from dashboard.exports.seg_bundle import bundle_zip, release_problem
+    from dashboard.exports.seg_bundle import bundle_zip
 
-    found = _seg_source(case_id)
+    found = _case_seg(case_id, refusal=_bundle_refusal)
     if isinstance(found, Response):
         return found
-    export, source, frame = found
-    problem = release_problem(source, export.case_id)
-    if problem:
-        log.warning("case %s: image + SEG bundle refused: %s", export.case_id, problem)
-        return plain(422, f"No image + SEG bundle for this case: {problem}. The DICOM SEG alone is still available.")
-    data = _seg_of(export, source, frame)
-    if isinstance(data, Response):
-        return data
+    export, source, data = found
     return _case_done(export, "seg.zip", bundle_zip(export, source, data), f"lesionlens-{export.case_id}-seg.zip")
 
 
