@@ -86,6 +86,18 @@ def _load_init(model: keras.Model, path: str | None) -> None:
     log.info("initialised %d layers from %s", copied, path)
 
 
+def _builder(build_model, stage_cfg):
+    """`build()` for _fit_stage: the stage's model (`build_model(stage_cfg.model)`), started from the
+    stage's `init_weights` when it has them."""
+
+    def build() -> keras.Model:
+        model = build_model(stage_cfg.model)
+        _load_init(model, stage_cfg.init_weights)
+        return model
+
+    return build
+
+
 def _fit_stage(stage: str, run_dir: Path, build, train_batches, val_batches, *, loss, metric, monitor: str,
                epochs: int, lr: float, weight_decay: float, class_weight=None) -> keras.Model:
     """Compile, fit with per-epoch backup, keep the best epoch by `monitor`.
@@ -130,14 +142,9 @@ def fit_segmentation(train: list[CaseArrays], val: list[CaseArrays], cfg: TrainC
     sc = scaled(cfg.seg)  # per-replica batch -> global batch (training.strategy)
     keras.utils.set_random_seed(cfg.seed)
 
-    def build():
-        model = build_unet(sc.model)
-        _load_init(model, sc.init_weights)
-        return model
-
     size = sc.model.input_size
     return _fit_stage(
-        "seg", run_dir, build,
+        "seg", run_dir, _builder(build_unet, sc),
         SegBatches(train, size, sc.batch_size, sc.augment, seed=cfg.seed,
                    negative_fraction=sc.negative_fraction, positive_crop_prob=sc.positive_crop_prob),
         SegBatches(val, size, sc.batch_size, None, seed=cfg.seed),
@@ -152,14 +159,9 @@ def fit_refiner(train: list[CaseArrays], val: list[CaseArrays], val_windows, val
     rc = scaled(cfg.refine)
     keras.utils.set_random_seed(cfg.seed + 2)
 
-    def build():
-        model = build_unet(rc.model)
-        _load_init(model, rc.init_weights)
-        return model
-
     size = rc.model.input_size
     return _fit_stage(
-        "refine", run_dir, build,
+        "refine", run_dir, _builder(build_unet, rc),
         RefineBatches(train, size, rc.batch_size, rc.margin, rc.border_weight, rc.augment, seed=cfg.seed),
         RefineBatches(val, size, rc.batch_size, rc.margin, rc.border_weight, windows=val_windows, priors=val_priors),
         loss=make_boundary_loss(rc.bce_weight), metric=mask_hard_dice, monitor="val_mask_hard_dice",
@@ -179,16 +181,11 @@ def fit_classifier(
     positives = sum(t.malignant for t in train)
     weight = {0: len(train) / max(2 * (len(train) - positives), 1), 1: len(train) / max(2 * positives, 1)}
 
-    def build():
-        model = build_classifier(cc.model)
-        _load_init(model, cc.init_weights)
-        return model
-
     size = cc.model.input_size
     # jitter_mask works in pixels: scale it with the classifier image's resolution (detail or work)
     jitter = cc.mask_jitter * (max(cfg.detail_max_side, cfg.work_max_side) / cfg.work_max_side if cfg.detail_max_side else 1.0)
     return _fit_stage(
-        "cls", run_dir, build,
+        "cls", run_dir, _builder(build_classifier, cc),
         RegionBatches(train, size, cc.batch_size, cc.margin, cc.augment, jitter, seed=cfg.seed),
         RegionBatches(val, size, cc.batch_size, cc.margin, masks=val_masks),
         loss=keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.05),

@@ -197,27 +197,19 @@ def _mask_problems(cases: list[Case], infos: dict[str, FileInfo]) -> list[Proble
             empty.append(case)
         elif case.label == "normal" and any_lesion:
             normal_with_lesion.append(case)
-    out = []
-    if missing:
-        out.append(Problem("missing_masks", f"{_count(len(missing), 'lesion image')} without a mask file: {_names(missing)}. "
-                           "Training would stop at the first of them; add the masks or drop these rows.",
-                           tuple(c.case_id for c in missing)))
-    if empty:
-        out.append(Problem("empty_masks", f"{_count(len(empty), 'lesion image')} with an empty mask (no lesion pixel): "
-                           f"{_names(empty)}. The segmenter would learn that these lesions are background.",
-                           tuple(c.case_id for c in empty)))
-    if unreadable:
-        out.append(Problem("unreadable_masks", f"{_count(len(unreadable), 'image')} whose mask file cannot be read: {_names(unreadable)}.",
-                           tuple(c.case_id for c in unreadable)))
-    if wrong_size:
-        out.append(Problem("mask_size_mismatch", f"{_count(len(wrong_size), 'mask')} of another size than its image: "
-                           f"{_names(wrong_size)}. The outline would not sit on the lesion.",
-                           tuple(c.case_id for c in wrong_size)))
-    if normal_with_lesion:
-        out.append(Problem("normal_with_lesion", f"{_count(len(normal_with_lesion), 'image')} labelled normal but with "
-                           f"lesion pixels in the mask: {_names(normal_with_lesion)}. Label or mask is wrong.",
-                           tuple(c.case_id for c in normal_with_lesion)))
-    return out
+    checks = (
+        ("missing_masks", missing, "lesion image", "{n} without a mask file: {names}. "
+         "Training would stop at the first of them; add the masks or drop these rows."),
+        ("empty_masks", empty, "lesion image", "{n} with an empty mask (no lesion pixel): {names}. "
+         "The segmenter would learn that these lesions are background."),
+        ("unreadable_masks", unreadable, "image", "{n} whose mask file cannot be read: {names}."),
+        ("mask_size_mismatch", wrong_size, "mask", "{n} of another size than its image: {names}. "
+         "The outline would not sit on the lesion."),
+        ("normal_with_lesion", normal_with_lesion, "image", "{n} labelled normal but with lesion pixels in the mask: "
+         "{names}. Label or mask is wrong."),
+    )
+    return [Problem(code, text.format(n=_count(len(found), noun), names=_names(found)), tuple(c.case_id for c in found))
+            for code, found, noun, text in checks if found]
 
 
 def _image_problems(cases: list[Case], infos: dict[str, FileInfo]) -> list[Problem]:
