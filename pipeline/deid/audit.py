@@ -39,14 +39,18 @@ def identifying_values(ds: Dataset) -> set[str]:
     return found
 
 
-def _identifying_strings(ds: Dataset, depth: int) -> Iterator[str]:
+def _identifying_strings(ds: Dataset, depth: int, everything: bool = False) -> Iterator[str]:
+    """Strings of the elements `deidentify` removes or replaces; with `everything`, of every element
+    (the inside of a sequence that is removed as a whole)."""
     if depth > MAX_DEPTH:
         return
     for tag in list(ds.keys()):
-        vr = element_vr(ds, tag)
-        action = profile.action_for(int(tag), vr)
-        if action == profile.KEEP and vr != "SQ":
-            continue
+        action = None
+        if not everything:
+            vr = element_vr(ds, tag)
+            action = profile.action_for(int(tag), vr)
+            if action == profile.KEEP and vr != "SQ":
+                continue
         try:
             element = ds[tag]
         except Exception:
@@ -55,24 +59,12 @@ def _identifying_strings(ds: Dataset, depth: int) -> Iterator[str]:
         if element.VR == "SQ":
             walk = action in (profile.KEEP, profile.WALK)
             for item in element.value:
-                yield from (_identifying_strings(item, depth + 1) if walk else _all_strings(item, depth + 1))
-        elif action != profile.UID_CHECK or any(profile.needs_replacing(str(v)) for v in values_of(element.value)):
-            yield from _element_strings(element)
-
-
-def _all_strings(ds: Dataset, depth: int) -> Iterator[str]:
-    if depth > MAX_DEPTH:
-        return
-    for tag in list(ds.keys()):
-        try:
-            element = ds[tag]
-        except Exception:
-            yield from _raw_strings(ds.get_item(tag))
-            continue
-        if element.VR == "SQ":
-            for item in element.value:
-                yield from _all_strings(item, depth + 1)
-        else:
+                yield from _identifying_strings(item, depth + 1, everything=not walk)
+        elif (
+            everything
+            or action != profile.UID_CHECK
+            or any(profile.needs_replacing(str(v)) for v in values_of(element.value))
+        ):
             yield from _element_strings(element)
 
 
