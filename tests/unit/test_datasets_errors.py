@@ -19,6 +19,13 @@ def expect_error(spec: str, *fragments: str) -> str:
     return message
 
 
+def replace_in(path, old: str, new: str) -> None:
+    """Edit a file of a made-up dataset in place (the first step of most broken-input tests)."""
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new))
+
+
 @pytest.mark.parametrize(
     "spec, fragment",
     [
@@ -54,10 +61,9 @@ def test_busbra_missing_image_and_mask(tmp_path):
 
 def test_busbra_unknown_label_and_malformed_row(tmp_path):
     root = make_busbra(tmp_path / "bb")
-    csv = root / "bus_data.csv"
-    csv.write_text(csv.read_text().replace("fibroadenoma,benign", "fibroadenoma,maybe"))
+    replace_in(root / "bus_data.csv", "fibroadenoma,benign", "fibroadenoma,maybe")
     expect_error(f"busbra:{root}", "line 4", "unknown label 'maybe'")
-    csv.write_text(csv.read_text().replace("maybe,3,GE Logiq 5", "benign,3,GE Logiq 5,extra"))
+    replace_in(root / "bus_data.csv", "maybe,3,GE Logiq 5", "benign,3,GE Logiq 5,extra")
     expect_error(f"busbra:{root}", "bus_data.csv line 4", "expected 10 fields, found 11")
 
 
@@ -73,15 +79,13 @@ def test_breast_missing_mask_file_and_missing_mask_cell(tmp_path):
     (root / "images_and_masks" / "case001_tumor2.png").unlink()
     expect_error(f"breast:{root}", "clinical-data.csv line 2", "case001_tumor2.png not found")
     root = make_breast(tmp_path / "br2")
-    csv = root / "clinical-data.csv"
-    csv.write_text(csv.read_text().replace("case002.png,case002_tumor.png", "case002.png,"))
+    replace_in(root / "clinical-data.csv", "case002.png,case002_tumor.png", "case002.png,")
     expect_error(f"breast:{root}", "line 3", "benign case has no Mask_tumor_filename")
 
 
 def test_breast_bad_age(tmp_path):
     root = make_breast(tmp_path / "br")
-    csv = root / "clinical-data.csv"
-    csv.write_text(csv.read_text().replace("0.0078125,57,", "0.0078125,fifty,"))
+    replace_in(root / "clinical-data.csv", "0.0078125,57,", "0.0078125,fifty,")
     expect_error(f"breast:{root}", "line 2", "Age 'fifty' is not a number")
 
 
