@@ -57,23 +57,7 @@ def services(app):
 def postgres_schema_url():
     """A database URL whose search_path is a throwaway schema on the local
     PostgreSQL (dropped afterwards); skips with the reason when none is reachable."""
-    import secrets
+    from tests.postgres import postgres_schema
 
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    from dashboard.store.db import normalize_url
-    from tests.unit.test_dashboard_store import POSTGRES_URL
-
-    schema = f"ll_test_{secrets.token_hex(4)}"
-    admin = sqlalchemy.create_engine(normalize_url(POSTGRES_URL))
-    try:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    except sqlalchemy.exc.OperationalError as exc:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.orig}")
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+    with postgres_schema() as url:
+        yield url

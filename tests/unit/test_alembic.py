@@ -14,13 +14,12 @@
 from __future__ import annotations
 
 import multiprocessing
-import secrets
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
-from dashboard.store.db import make_engine, normalize_url
+from dashboard.store.db import make_engine
 from dashboard.store.migrate import (
     BASELINE,
     SchemaError,
@@ -31,8 +30,7 @@ from dashboard.store.migrate import (
     upgrade,
     verify,
 )
-
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+from tests.postgres import postgres_schema
 
 
 def differences(engine) -> list:
@@ -62,17 +60,21 @@ def _upgrade_in_process(url: str, queue) -> None:
         queue.put(f"error: {type(exc).__name__}: {exc}")
 
 
-def test_concurrent_upgrades_from_several_processes(tmp_path):
-    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+def upgrade_concurrently(url: str, n: int) -> list[str]:
+    """`n` spawned processes upgrading `url` at once; the revision (or error) each one reports."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    processes = [context.Process(target=_upgrade_in_process, args=(url, queue)) for _ in range(4)]
+    processes = [context.Process(target=_upgrade_in_process, args=(url, queue)) for _ in range(n)]
     for process in processes:
         process.start()
     results = [queue.get(timeout=120) for _ in processes]
     for process in processes:
         process.join(30)
-    assert results == [head_revision()] * 4
+    return results
+
+
+def test_concurrent_upgrades_from_several_processes(tmp_path):
+    assert upgrade_concurrently(f"sqlite:///{tmp_path / 'db.sqlite3'}", 4) == [head_revision()] * 4
 
 
 def test_a_create_all_database_is_stamped_and_upgraded(tmp_path):
@@ -149,31 +151,11 @@ def test_failed_commit_leaves_no_files(tmp_path, monkeypatch):
 
 @pytest.mark.services
 def test_postgres_upgrade_under_the_advisory_lock():
-    schema = f"ll_alembic_{secrets.token_hex(4)}"
-    admin = create_engine(normalize_url(POSTGRES_URL))
-    try:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}")
-    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    try:
-        context = multiprocessing.get_context("spawn")
-        queue = context.Queue()
-        processes = [context.Process(target=_upgrade_in_process, args=(url, queue)) for _ in range(3)]
-        for process in processes:
-            process.start()
-        results = [queue.get(timeout=120) for _ in processes]
-        for process in processes:
-            process.join(30)
-        assert results == [head_revision()] * 3
+    with postgres_schema("ll_alembic") as url:
+        assert upgrade_concurrently(url, 3) == [head_revision()] * 3
         engine = make_engine(url)
         assert differences(engine) == []
         engine.dispose()
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
 
 
 def test_alembic_command_line_uses_the_app_settings(tmp_path):
