@@ -16,6 +16,7 @@ from dashboard.auth.audit_log import AuditFilter
 from dashboard.pages import admin as admin_page
 from dashboard.settings import AuthConfig
 from tests.auth_helpers import PASSWORD, add_user, auth_of, login, logged_in_client
+from tests.dash_tree import find_json
 from tests.fakes_predictor import fake_app, lesion_png
 
 # The documented open list (dashboard/README.md, Access): everything else needs a signed-in user.
@@ -90,24 +91,6 @@ def route_url(rule, case_id: str) -> str:
     for name in rule.arguments:
         url = re.sub(rf"<(?:[a-z]+:)?{name}>", samples[name], url)
     return url
-
-
-def find_children(tree, component_id):
-    """`children` of the component with this id anywhere in a callback response."""
-    if isinstance(tree, dict):
-        props = tree.get("props")
-        if isinstance(props, dict) and props.get("id") == component_id:
-            return props.get("children")
-        for value in tree.values():
-            found = find_children(value, component_id)
-            if found is not None:
-                return found
-    elif isinstance(tree, list):
-        for value in tree:
-            found = find_children(value, component_id)
-            if found is not None:
-                return found
-    return None
 
 
 def is_login_redirect(response) -> bool:
@@ -253,7 +236,7 @@ def test_admin_switches_models_and_manages_users(app, admin):
     assert "Audit log" in page and "Users" in page
     response = admin_action(admin, app, admin_page.ADD, "New.Nurse", "clinician")
     assert response.status_code == 200
-    generated = find_children(response.get_json(), "admin-one-time-password")
+    generated = (find_json(response.get_json(), "admin-one-time-password") or {"props": {}})["props"].get("children")
     assert generated and len(generated) >= 16
     fresh = app.server.test_client()
     assert login(fresh, "new.nurse", generated).status_code == 303

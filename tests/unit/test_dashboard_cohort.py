@@ -31,6 +31,7 @@ from dashboard.figures.metric_charts import pr_figure, roc_figure
 from dashboard.pages import metrics as metrics_page
 from pipeline.metrics import average_precision, bootstrap_ci, operating_points, roc_auc, subgroup_table
 from pipeline.metrics.fast import roc_curve_fast
+from tests.dash_tree import find_component
 from tests.fakes_predictor import fake_app
 
 
@@ -191,18 +192,6 @@ def test_metrics_frame_is_the_row_by_row_frame(tmp_path):
     assert queries.metrics_frame(services.store, CohortFilter(sex=("X",)), model).empty
 
 
-def _find(component, id_):
-    if getattr(component, "id", None) == id_:
-        return component
-    children = getattr(component, "children", None)
-    for child in children if isinstance(children, (list, tuple)) else [children]:
-        if child is not None and not isinstance(child, (str, int, float)):
-            found = _find(child, id_)
-            if found is not None:
-                return found
-    return None
-
-
 @pytest.mark.parametrize("query", [{}, {"age": "0-100", "sex": "F"}, {"age": "35-50", "device": "A"}])
 def test_cohort_layout_holds_the_first_page_the_callback_would_send(tmp_path, query):
     from dashboard import ids
@@ -217,8 +206,8 @@ def test_cohort_layout_holds_the_first_page_the_callback_would_send(tmp_path, qu
         f = CohortFilter.from_query(query)
         values = {name: cohort_page.panel_value(f, name) for name, _ in cohort_page.FILTER_INPUTS}
         expected = cohort_page.table_state(services, cohort_page.filter_from_controls(values, (None, None)))
-    table = _find(page, ids.COHORT_TABLE)
+    table = find_component(page, ids.COHORT_TABLE)
     assert table.data == expected[0] and table.page_count == expected[1] and table.data
-    assert _find(page, ids.COHORT_COUNT).children == expected[3]
+    assert find_component(page, ids.COHORT_COUNT).children == expected[3]
     if query.get("age") == "0-100":  # the full slider means any age, unknown ages included
         assert expected[3] == f"{sum(1 for i in range(40) if i % 5)} cases"

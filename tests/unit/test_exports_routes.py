@@ -25,6 +25,7 @@ from dashboard.pages import metrics as metrics_page
 from pipeline.io import record_from_array
 from pipeline.io.sample_files import dicom_bytes
 from tests.auth_helpers import as_user, auth_of, logged_in_client
+from tests.dash_tree import find_component
 from tests.fakes_predictor import fake_app, lesion_png
 
 IDENTIFYING = ("Doe", "Jane", "MRN-4411")
@@ -152,19 +153,6 @@ def test_case_page_shows_the_download_row_with_seg_only_for_dicom(app, cases):
     assert "Only for DICOM cases" in png_page and f"/export/case/{cases['png']}.seg.dcm" not in png_page
 
 
-def find(component, component_id):
-    """The component with `component_id` in a Dash layout tree."""
-    if getattr(component, "id", None) == component_id:
-        return component
-    children = getattr(component, "children", None)
-    for child in children if isinstance(children, (list, tuple)) else [children]:
-        if child is not None and hasattr(child, "to_plotly_json"):
-            found = find(child, component_id)
-            if found is not None:
-                return found
-    return None
-
-
 def read_csv(response) -> list[dict]:
     assert response.status_code == 200 and response.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
@@ -178,7 +166,7 @@ def test_cohort_csv_lists_what_the_cohort_page_shows(app, cases, viewer):
     for query in ("", "?sex=F", "?sex=M&truth=benign", "?age=0-100", "?age=41-43", "?dataset=seed&review=none"):
         rows = read_csv(viewer.get(f"/export/cohort.csv{query}"))
         with as_user(app, "viewer"):  # the table the Cohort page renders for the same URL (first page: 25 rows)
-            table = find(cohort_page.layout(**dict(p.split("=") for p in query.lstrip("?").split("&") if p)),
+            table = find_component(cohort_page.layout(**dict(p.split("=") for p in query.lstrip("?").split("&") if p)),
                          ids.COHORT_TABLE)
         assert [r["case_id"] for r in rows] == [r["id"] for r in table.data], query
         total = queries.cohort_count(services.store, shown_filter(query), model)

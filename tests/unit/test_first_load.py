@@ -13,6 +13,7 @@ import pytest
 from dashboard import firstload, ids
 from dashboard.pages import metrics as metrics_page
 from tests.auth_helpers import as_user, logged_in_client
+from tests.dash_tree import find_json
 from tests.fakes_predictor import fake_app
 from tests.unit.test_dashboard_pages import seed_cohort
 
@@ -29,24 +30,6 @@ def viewer(app):
     return logged_in_client(app, "viewer")
 
 
-def find(node, component_id):
-    """The component with `component_id` in a layout (as Dash serialises it), or None."""
-    if isinstance(node, dict):
-        props = node.get("props")
-        if isinstance(props, dict) and props.get("id") == component_id:
-            return node
-        for value in (props or node).values():
-            hit = find(value, component_id)
-            if hit is not None:
-                return hit
-    elif isinstance(node, list):
-        for item in node:
-            hit = find(item, component_id)
-            if hit is not None:
-                return hit
-    return None
-
-
 def first_layout(client, page: str, host: str = "localhost"):
     response = client.get("/_dash-layout", headers={"Referer": f"http://{host}{page}"} if page else {})
     assert response.status_code == 200
@@ -55,42 +38,42 @@ def first_layout(client, page: str, host: str = "localhost"):
 
 def test_first_layout_carries_the_page_with_every_metrics_figure(viewer):
     layout = first_layout(viewer, "/metrics?device=A")
-    location = find(layout, "_pages_location")["props"]
+    location = find_json(layout, "_pages_location")["props"]
     assert location["pathname"] == "/metrics" and location["search"] == "?device=A"  # the router stays idle
-    assert find(layout, "_pages_store")["props"]["data"] == {"title": "Metrics · Lesion Lens"}
-    assert find(layout, metrics_page.METRICS_FILTER)["props"]["data"] == "?device=A"
+    assert find_json(layout, "_pages_store")["props"]["data"] == {"title": "Metrics · Lesion Lens"}
+    assert find_json(layout, metrics_page.METRICS_FILTER)["props"]["data"] == "?device=A"
     for graph_id in metrics_page.FIGURE_IDS:
-        figure = find(layout, graph_id)["props"]["figure"]
+        figure = find_json(layout, graph_id)["props"]["figure"]
         assert figure["data"] and figure["layout"]["title"]["text"], graph_id  # drawn, not a placeholder
-    assert "Confusion matrix at threshold" in find(layout, ids.METRICS_CONFUSION)["props"]["figure"]["layout"][
+    assert "Confusion matrix at threshold" in find_json(layout, ids.METRICS_CONFUSION)["props"]["figure"]["layout"][
         "title"]["text"]
-    summary = str(find(layout, ids.METRICS_SUMMARY))
+    summary = str(find_json(layout, ids.METRICS_SUMMARY))
     assert "cases in this cohort" in summary and "device" in summary.lower()
-    assert str(find(layout, ids.METRICS_SUBGROUPS)).count("'type': 'Tr'") > 2  # header + overall + subgroups
-    assert "Sensitivity" in str(find(layout, ids.METRICS_RATES))
-    assert find(layout, ids.METRICS_THRESHOLD)["props"].get("disabled") is not True
+    assert str(find_json(layout, ids.METRICS_SUBGROUPS)).count("'type': 'Tr'") > 2  # header + overall + subgroups
+    assert "Sensitivity" in str(find_json(layout, ids.METRICS_RATES))
+    assert find_json(layout, ids.METRICS_THRESHOLD)["props"].get("disabled") is not True
     # and what the navbar's callbacks would answer: they do not run at load
-    assert find(layout, ids.URL)["props"]["search"] == "?device=A"
-    assert find(layout, "nav-metrics")["props"]["href"] == "/metrics?device=A"
-    assert find(layout, "nav-cohort")["props"]["href"] == "/cohort?device=A"
-    assert "model: fake" in str(find(layout, ids.ACTIVE_MODEL_BADGE))
+    assert find_json(layout, ids.URL)["props"]["search"] == "?device=A"
+    assert find_json(layout, "nav-metrics")["props"]["href"] == "/metrics?device=A"
+    assert find_json(layout, "nav-cohort")["props"]["href"] == "/cohort?device=A"
+    assert "model: fake" in str(find_json(layout, ids.ACTIVE_MODEL_BADGE))
 
 
 def test_first_layout_without_a_usable_referer_leaves_the_page_to_the_router(viewer):
     for layout in (first_layout(viewer, ""), first_layout(viewer, "/metrics", host="evil.example"),
                    first_layout(viewer, "/no/such/page")):
-        assert not find(layout, "_pages_content")["props"].get("children")
-        assert "pathname" not in find(layout, "_pages_location")["props"]
-        assert "pathname" not in find(layout, ids.URL)["props"]  # setting it runs the navbar's callbacks
-        assert not find(layout, ids.ACTIVE_MODEL_BADGE)["props"].get("children")
+        assert not find_json(layout, "_pages_content")["props"].get("children")
+        assert "pathname" not in find_json(layout, "_pages_location")["props"]
+        assert "pathname" not in find_json(layout, ids.URL)["props"]  # setting it runs the navbar's callbacks
+        assert not find_json(layout, ids.ACTIVE_MODEL_BADGE)["props"].get("children")
 
 
 def test_first_layout_keeps_the_page_roles(app, viewer):
     layout = first_layout(viewer, "/admin")  # a viewer naming the admin page gets what the router would give
-    content = str(find(layout, "_pages_content")["props"]["children"])
+    content = str(find_json(layout, "_pages_content")["props"]["children"])
     assert "Not permitted" in content and "admin-" not in content
     admin = logged_in_client(app, "admin")
-    assert find(first_layout(admin, "/admin"), "_pages_content")["props"]["children"]
+    assert find_json(first_layout(admin, "/admin"), "_pages_content")["props"]["children"]
 
 
 def test_prefilled_container_has_the_components_of_dash_page_container(app):
