@@ -30,9 +30,9 @@ import requests
 
 from tests.browser.support import Gunicorn, run_cli, server_env, tiny_models_dir
 from tests.fakes_predictor import lesion_png
+from tests.postgres import postgres_schema
 
 pytestmark = pytest.mark.slow
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 UPLOADS = 40
 CLIENT_THREADS = 8
 KILL_AFTER = 6  # answers received before a worker is killed
@@ -159,22 +159,8 @@ def test_durability_sqlite(tmp_path, capsys):
 
 @pytest.mark.services
 def test_durability_postgres(tmp_path, capsys):
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    from dashboard.store.db import normalize_url
-
-    schema = f"ll_dur_{secrets.token_hex(4)}"
-    admin = sqlalchemy.create_engine(normalize_url(POSTGRES_URL))
-    try:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    except sqlalchemy.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.orig}")
-    try:
-        summary = run_durability(tmp_path, f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
-        with capsys.disabled():
-            print(f"\ndurability (PostgreSQL): {summary}")
-        assert summary["acknowledged"] >= UPLOADS - 2 * CLIENT_THREADS
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+    with postgres_schema("ll_dur") as url:
+        summary = run_durability(tmp_path, url)
+    with capsys.disabled():
+        print(f"\ndurability (PostgreSQL): {summary}")
+    assert summary["acknowledged"] >= UPLOADS - 2 * CLIENT_THREADS

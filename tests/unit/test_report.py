@@ -67,15 +67,21 @@ def _metrics(auc: float) -> dict:
             "subgroups": []}
 
 
-@pytest.fixture
-def fake(tmp_path, monkeypatch):
+def report_folders(tmp_path, monkeypatch, auc: float, predictions: bool = True):
+    """(bundle folder, evaluation folder) of a fake model: its metrics.json (and predictions.csv)."""
     monkeypatch.setenv("LESIONLENS_HOME", str(tmp_path / "home"))
     model = _bundle(tmp_path / "models" / "fake")
     out = tmp_path / "reports" / "fake"
     out.mkdir(parents=True)
-    _predictions().to_csv(out / "predictions.csv", index=False)
-    (out / "metrics.json").write_text(json.dumps(_metrics(0.8771)))
+    if predictions:
+        _predictions().to_csv(out / "predictions.csv", index=False)
+    (out / "metrics.json").write_text(json.dumps(_metrics(auc)))
     return model, out
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    return report_folders(tmp_path, monkeypatch, 0.8771)
 
 
 def _run(*argv: str) -> None:

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.unit.test_report import _bundle, _metrics, _predictions
+from tests.unit.test_report import _predictions, report_folders
 from training.__main__ import main
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -15,12 +15,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 @pytest.fixture
 def folders(tmp_path, monkeypatch):
-    monkeypatch.setenv("LESIONLENS_HOME", str(tmp_path / "home"))
-    model = _bundle(tmp_path / "models" / "fake")
-    out = tmp_path / "reports" / "fake"
-    out.mkdir(parents=True)
-    (out / "metrics.json").write_text(json.dumps(_metrics(0.8)))
-    return model, out
+    return report_folders(tmp_path, monkeypatch, 0.8, predictions=False)
 
 
 def _with_uncertainty(informative: bool, n: int = 200):
