@@ -168,8 +168,9 @@ def _other_formats() -> list[tuple[str, bytes, str]]:
     ]
 
 
-def _nested(depth: int) -> Dataset:
-    ds = inner = _dicom()
+def nested_dataset(depth: int, ds: Dataset | None = None) -> Dataset:
+    """`ds` (by default the corpus's small DICOM) with `depth` levels of nested ReferencedImageSequence."""
+    ds = inner = _dicom() if ds is None else ds
     for _ in range(depth):
         item = Dataset()
         item.ReferencedSOPInstanceUID = "1.2.3.4"
@@ -197,7 +198,7 @@ def _dicom_cases() -> list[tuple[str, bytes, str]]:
     cases = [
         ("no-pixel-data.dcm", dataset_bytes(no_pixels), NO_PIXELS),
         ("huge-60000x60000.dcm", dataset_bytes(huge), "image is 60000 x 60000 pixels"),
-        ("nested-50-deep.dcm", dataset_bytes(_nested(50)), "nested more than 8 levels"),
+        ("nested-50-deep.dcm", dataset_bytes(nested_dataset(50)), "nested more than 8 levels"),
         ("unknown-transfer-syntax.dcm", _with_syntax(_dicom(), "1.2.3.4.5.6.7.8"), "unknown transfer syntax"),
         ("wrong-transfer-syntax.dcm", _with_syntax(_dicom(), JPEGBaseline8Bit), "DICOM pixel data is truncated or corrupt"),
         ("pixel-data-too-short.dcm", dataset_bytes(short), "DICOM pixel data is truncated or corrupt"),

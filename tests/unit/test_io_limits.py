@@ -9,15 +9,14 @@ import zlib
 import numpy as np
 import pytest
 from PIL import ImageFile
-from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
-from pydicom.sequence import Sequence
 from pydicom.uid import JPEGBaseline8Bit
 
 import pipeline.io.loader as loader
 from pipeline.io import ImageLoadError, Limits, load_image
 from pipeline.io.limits import MB
 from pipeline.io.sample_files import dataset_bytes, dicom_bytes, dicom_dataset, gradient, raster_bytes
+from tests.corpus.make_bad_inputs import nested_dataset
 
 UNSUPPORTED = "file is not a supported image: expected PNG, JPEG, BMP, TIFF or DICOM"
 
@@ -156,23 +155,12 @@ def test_compressed_frame_declaring_huge_size_is_rejected():
         load_image(dataset_bytes(ds))
 
 
-def nested_dataset(depth: int) -> Dataset:
-    ds = dicom_dataset(gradient(8, 8))
-    inner = ds
-    for _ in range(depth):
-        item = Dataset()
-        item.ReferencedSOPInstanceUID = "1.2.3"
-        inner.ReferencedImageSequence = Sequence([item])
-        inner = item
-    return ds
-
-
 def test_nested_sequences_depth_limit():
     with pytest.raises(ImageLoadError, match="nested more than 8 levels"):
-        load_image(dataset_bytes(nested_dataset(20)))
-    assert load_image(dataset_bytes(nested_dataset(3))).shape == (8, 8)
+        load_image(dataset_bytes(nested_dataset(20, dicom_dataset(gradient(8, 8)))))
+    assert load_image(dataset_bytes(nested_dataset(3, dicom_dataset(gradient(8, 8))))).shape == (8, 8)
     with pytest.raises(ImageLoadError, match="nested more than 2 levels"):
-        load_image(dataset_bytes(nested_dataset(3)), limits=Limits(max_sequence_depth=2))
+        load_image(dataset_bytes(nested_dataset(3, dicom_dataset(gradient(8, 8)))), limits=Limits(max_sequence_depth=2))
 
 
 def test_pathologically_deep_undefined_length_sequences():
