@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 
-from pipeline.errors import LesionLensError
+from pipeline.errors import run_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,11 +30,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                    "stored more than --older-than DAYS ago"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.run(args) or 0)
-    except LesionLensError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(args.run, args)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import importlib
 import logging
 import sys
 
-from pipeline.errors import LesionLensError
+from pipeline.errors import run_command
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -65,11 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     module = modules.get(args.command)
     if module is None:
         parser.error(f"command {args.command!r} is not available in this build")
-    try:
-        return int(module.run(args) or 0)
-    except LesionLensError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(module.run, args)
 
 
 if __name__ == "__main__":
