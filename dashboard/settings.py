@@ -128,7 +128,7 @@ class Settings:
     decode_memory_mb: int = 4096  # address-space limit of a decoding child
     # --- schema: "upgrade" migrates to the Alembic head under a lock; "verify" only checks it
     schema_mode: str = "upgrade"
-    # --- jobs: Celery + Redis when set, else local processes (DiskcacheManager)
+    # --- jobs: Celery + Redis when set, else one local runner process per job
     celery_broker_url: str | None = None
     celery_result_backend: str | None = None  # default: CACHE_REDIS_URL, else the broker
     job_roots: tuple[Path, ...] = ()  # server folders a batch job may read (default: <home>/imports, shared data)
@@ -168,11 +168,6 @@ class Settings:
     @property
     def cache_dir(self) -> Path:
         return self.home / "cache" / "dashboard"
-
-    @property
-    def jobs_cache_dir(self) -> Path:
-        """DiskcacheManager's store of background-callback results (one machine)."""
-        return self.home / "cache" / "jobs"
 
     @property
     def celery_urls(self) -> tuple[str, str]:

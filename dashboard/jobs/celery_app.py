@@ -2,14 +2,15 @@
 
 Used when CELERY_BROKER_URL is set (e.g. redis://redis-host:6379/0); the
 result backend is CELERY_RESULT_BACKEND, else CACHE_REDIS_URL, else the
-broker. Start workers with the same environment as the web app (DATABASE_URL,
-LESIONLENS_HOME on the shared volume, LESIONLENS_MODELS). A worker imports
-`dashboard.jobs.tasks` at start (`include`), which builds the dashboard app
-once and so registers the Dash background callbacks as Celery tasks under
-the same names the web app uses.
-Each job then runs in its own runner process (`dashboard.jobs.runner`), so
-`--pool=solo` (one job at a time per worker) or the default prefork pool
-both work; `--concurrency` bounds the jobs a machine runs at once.
+broker (a re-scoring's chunks are a chord: the backend collects their
+reports). Start workers with the same environment as the web app
+(DATABASE_URL, LESIONLENS_HOME on the shared volume, LESIONLENS_MODELS). A
+worker imports `dashboard.jobs.tasks` at start (`include`): the task
+functions and the services they use, never the Dash app. The web app sends
+tasks by name (`TASKS`) and so never imports the tasks module either.
+Either pool works: `--pool=solo` runs one task at a time per worker, the
+default prefork pool `--concurrency` at once (each child builds its own
+services and loads a model once).
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ from __future__ import annotations
 from celery import Celery
 
 from dashboard.settings import Settings
+
+TASKS = {
+    "rescore": "lesionlens.jobs.rescore",
+    "batch": "lesionlens.jobs.batch",
+    "rescore_chunk": "lesionlens.jobs.rescore_chunk",
+    "rescore_finish": "lesionlens.jobs.rescore_finish",
+}
 
 broker, backend = Settings.from_env().celery_urls
 
@@ -28,17 +36,8 @@ celery_app.conf.update(
     result_expires=24 * 3600,
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
 )
 app = celery_app  # what `celery -A dashboard.jobs.celery_app` looks for
-
-_manager = None
-
-
-def manager():
-    """The CeleryManager on this Celery app (one per process)."""
-    global _manager
-    if _manager is None:
-        from dash import CeleryManager
-
-        _manager = CeleryManager(celery_app, expire=24 * 3600)
-    return _manager

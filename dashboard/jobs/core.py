@@ -1,4 +1,4 @@
-"""The work of a job, independent of where it runs: `validate_spec` and `run_job`.
+"""What a job is, independent of where it runs: `validate_spec` (the form -> a spec) and `plan` (its items).
 
 Two kinds:
 
@@ -13,29 +13,20 @@ Two kinds:
   shared data folder): the page must not become a way to read any file the
   server can.
 
-`run_job` takes a Services container (the runner builds one per job
-process, so its PredictorPool loads the model once for all items), reports
-after every item through the JobStore and stops between items when a cancel
-was requested. Item errors are counted and the first few kept (by index or
-dataset case id, never file names); the job goes on.
+The work itself (the item loop, progress, the summary) is in `work.py`; the
+task functions that run it, locally or on Celery workers, in `tasks.py`.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from pipeline.errors import BundleError, DatasetError, ImageLoadError, LesionLensError
-
-log = logging.getLogger(__name__)
+from pipeline.errors import LesionLensError
 
 KINDS = {"rescore": "Re-score a cohort with a model", "batch": "Batch inference of a server folder or dataset spec"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom"}
 MAX_ITEMS = 200_000
-KEPT_ERRORS = 20
-BATCH_DATASET = "batch"
 
 
 class JobError(LesionLensError):
@@ -131,71 +122,3 @@ def plan(services, spec: dict[str, Any]) -> list[Any]:
 
             items = load_cases(spec["source"])
     return items[: spec["limit"]] if spec.get("limit") else items
-
-
-# --------------------------------------------------------------------------- running
-def _store_item(services, spec, root: Path | None, item) -> str:
-    """Store one batch item through the ingest service (as an upload or an import would); returns its case id."""
-    if root is not None:
-        return services.ingest.server_file(item, root, spec.get("dataset") or BATCH_DATASET)
-    from dashboard.services.ingest import default_dataset_name
-
-    dataset = spec.get("dataset") or default_dataset_name(spec["source"], item.dataset)
-    return services.ingest.dataset_case(item, dataset)[0]
-
-
-def run_job(services, jobs, job_id: str, spec: dict[str, Any],
-            on_item: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
-    """Run job `job_id` to its end (done / cancelled / failed); returns the summary stored in its row."""
-    started = time.perf_counter()
-    card = services.models.card_by_name(spec["model"])
-    if card is None:
-        jobs.finish(job_id, "failed", f"model {spec['model']!r} is not available")
-        raise BundleError(f"model {spec['model']!r} is not available")
-    try:
-        items = plan(services, spec)
-    except (DatasetError, JobError) as exc:
-        jobs.finish(job_id, "failed", str(exc))
-        raise
-    jobs.start(job_id, total=len(items))
-    log.info("job %s: %s of %d items with %s %s", job_id, spec["kind"], len(items), card.name, card.version)
-    root = None
-    if spec["kind"] == "batch" and spec["source"].startswith("folder:"):
-        root = allowed_path(spec["source"].partition(":")[2], services.settings.job_roots)
-    done = failed = predicted = 0
-    errors: list[tuple[str, str]] = []
-    status = "done"
-    for index, item in enumerate(items):
-        label = f"item {index + 1}"
-        try:
-            if spec["kind"] == "rescore":
-                label = case_id = item
-            else:
-                if root is None:
-                    label = item.case_id  # a dataset case id; a server file is named by its index only
-                case_id = _store_item(services, spec, root, item)
-            _row, source = services.analyzer.predict_case(case_id, card)
-            predicted += source == "model"
-        except (ImageLoadError, DatasetError, BundleError, KeyError) as exc:
-            failed += 1
-            if len(errors) < KEPT_ERRORS:
-                errors.append((str(label), str(exc) if not isinstance(exc, KeyError) else "case no longer stored"))
-        except Exception:  # noqa: BLE001 - one bad item never ends the job
-            log.exception("job %s: item %d failed", job_id, index + 1)
-            failed += 1
-            if len(errors) < KEPT_ERRORS:
-                errors.append((str(label), "server error (see the log)"))
-        done += 1
-        if on_item is not None:
-            on_item(done, failed, len(items))
-        if jobs.progress(job_id, done, failed, f"{done} of {len(items)} · {failed} failed"):
-            status = "cancelled"
-            break
-    summary = {"items": len(items), "done": done, "failed": failed, "predicted_by_model": predicted,
-               "errors": errors, "seconds": round(time.perf_counter() - started, 1)}
-    message = (f"{'cancelled after' if status == 'cancelled' else 'finished'} {done} of {len(items)} items; "
-               f"{failed} failed; {predicted} predicted by the model, the rest were stored or cached already")
-    jobs.finish(job_id, status, message, summary)
-    log.info("job %s %s: %d/%d items, %d failed, %.1f s", job_id, status, done, len(items), failed,
-             summary["seconds"])
-    return {"status": status, **summary}

@@ -7,7 +7,7 @@ import socket
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from dashboard.store.tables import JobRow, utcnow
 
@@ -32,6 +32,7 @@ def as_dict(row: JobRow) -> dict[str, Any]:
         "status": row.status, "total": row.total, "done": row.done, "failed": row.failed,
         "message": row.message, "result": dict(row.result or {}), "cancel_requested": row.cancel_requested,
         "owner": row.owner, "created": row.created.isoformat(timespec="seconds") if row.created else None,
+        "started": row.started.isoformat(timespec="seconds") if row.started else None,
         "finished": row.finished.isoformat(timespec="seconds") if row.finished else None,
     }
 
@@ -39,6 +40,13 @@ def as_dict(row: JobRow) -> dict[str, Any]:
 class JobStore:
     def __init__(self, sessions) -> None:
         self.sessions = sessions
+
+    @classmethod
+    def on(cls, database_url: str) -> JobStore:
+        """A JobStore on its own engine (a page callback or a worker without the app's CaseStore)."""
+        from dashboard.store.db import make_engine, make_sessionmaker
+
+        return cls(make_sessionmaker(make_engine(database_url)))
 
     def create(self, kind: str, spec: dict[str, Any], model_name: str | None, owner: str | None = None) -> str:
         job_id = new_job_id()
@@ -81,6 +89,15 @@ class JobStore:
                 row.message = message[:2000]
             session.commit()
             return bool(row.cancel_requested)
+
+    def advance(self, job_id: str, done: int, failed: int) -> bool:
+        """Add to the counters in one UPDATE (chunks of one job on several workers add up, nothing is lost);
+        returns True when a cancel was requested."""
+        with self.sessions() as session:
+            session.execute(update(JobRow).where(JobRow.id == job_id).values(
+                done=JobRow.done + done, failed=JobRow.failed + failed, heartbeat=utcnow()))
+            session.commit()
+            return bool(session.scalar(select(JobRow.cancel_requested).where(JobRow.id == job_id)))
 
     def finish(self, job_id: str, status: str, message: str = "", result: dict | None = None) -> None:
         self._update(job_id, status=status, message=message[:2000], result=result or {}, finished=utcnow(),

@@ -1,17 +1,17 @@
 """Jobs (`/jobs`): re-score a cohort with another model, or run a batch over a server folder / dataset spec.
 
-The Start button runs a Dash background callback (`background=True`) on the
-deployment's manager (`dashboard.jobs.manager`): locally a DiskcacheManager
-child process, with CELERY_BROKER_URL a Celery worker. The callback creates
-the job's row, starts a runner process and reports progress (a bar with
-"done of total · failed") until the job ends. Cancel stops it two ways: Dash
-terminates the callback's process (and so the runner), and the job's row
-gets its cancel flag, which the runner checks between items. The table
-below lists recent jobs from the database, so a job started by someone
-else, or before a restart, is visible too. Each job records its owner (the
-signed-in user whose session started it); only the owner or an admin may
-cancel it, and both starting and cancelling are audited where they happen
-(dashboard/jobs/owner.py), whatever the callback request looks like.
+Start is an ordinary callback: it checks the role, validates the form,
+creates the job's row (its owner: the signed-in user), audits `job.start`
+and submits the job (`dashboard.jobs.executor`: Celery workers when
+CELERY_BROKER_URL is set, else a local runner process). The page then
+follows the row once a second (the bar: "done of total · failed"; the
+result, with images per second per worker, when it ends), so any web node
+can answer and a reload keeps following (the job id is kept in the tab's
+session storage). Cancel sets the row's cancel flag, which every running
+part of the job reads between items; only the owner or an admin may cancel,
+and the cancel is audited where the flag is set. The table lists recent jobs
+from the database, so a job started by someone else, or before a restart, is
+visible too.
 """
 
 from __future__ import annotations
@@ -31,20 +31,39 @@ START = "jobs-start"
 CANCEL = "jobs-cancel"
 PROGRESS = "jobs-progress"
 CURRENT = "jobs-current"
+NOTICE = "jobs-notice"
+POLL = "jobs-poll"
 RESULT = "jobs-result"
 CANCEL_STATUS = "jobs-cancel-status"
 TABLE = "jobs-table"
 REFRESH = "jobs-refresh"
-EXTENSION_KEY = "lesionlens_jobs"  # server.extensions: {"manager": ..., "key": background callback key}
 STATUS_COLOR = {"done": "success", "running": "primary", "queued": "secondary", "cancelled": "warning",
                 "failed": "danger", "interrupted": "danger"}
 
 
 def progress_of(job: dict) -> tuple[int, str]:
     total, done = job.get("total") or 0, job.get("done") or 0
-    if job.get("status") == "queued" or not total:
+    if job.get("status") in ("queued", "running") and not total:
         return 0, "starting…"
+    if not total:
+        return 100, "no items"
     return round(100 * done / total), f"{done} of {total} · {job.get('failed') or 0} failed"
+
+
+def throughput(job: dict) -> str:
+    """"worker: N images/s" per worker of a finished job (its result's `workers`), or ""."""
+    workers = (job.get("result") or {}).get("workers") or []
+    return " · ".join(f"{w['worker']}: {w['images_per_s']:g}/s" for w in workers)
+
+
+def workers_table(job: dict) -> dbc.Table | None:
+    workers = (job.get("result") or {}).get("workers") or []
+    if not workers:
+        return None
+    head = html.Thead(html.Tr([html.Th(h) for h in ("Worker", "Chunks", "Images", "Seconds", "Images/s")]))
+    rows = [html.Tr([html.Td(w["worker"]), html.Td(w["chunks"]), html.Td(w["images"]), html.Td(f"{w['seconds']:g}"),
+                     html.Td(f"{w['images_per_s']:g}")]) for w in workers]
+    return dbc.Table([head, html.Tbody(rows)], size="sm", className="mt-2 mb-0 ll-job-workers")
 
 
 def result_block(job: dict) -> dbc.Alert:
@@ -53,20 +72,25 @@ def result_block(job: dict) -> dbc.Alert:
     body = [html.B(f"Job {job.get('id', '')}: {status}. "), job.get("message") or ""]
     if errors:
         body.append(html.Ul([html.Li(f"{label}: {message}") for label, message in errors], className="mb-0 small"))
+    table = workers_table(job)
+    if table is not None:
+        body.append(table)
     return dbc.Alert(body, color=STATUS_COLOR.get(status, "secondary"), className="mt-3 ll-job-result")
 
 
 def jobs_table(jobs: list[dict]) -> dbc.Table | html.P:
     if not jobs:
         return html.P("No jobs yet.", className="text-muted")
-    head = html.Thead(html.Tr([html.Th(h) for h in ("Job", "Kind", "Model", "Status", "Progress", "Started")]))
+    head = html.Thead(html.Tr([html.Th(h) for h in ("Job", "Kind", "Model", "Status", "Progress", "Images/s per worker",
+                                                   "Started")]))
     rows = []
     for job in jobs:
         _percent, label = progress_of(job)
         rows.append(html.Tr([
             html.Td(job["id"]), html.Td(job["kind"]), html.Td(job.get("model") or ""),
             html.Td(dbc.Badge(job["status"], color=STATUS_COLOR.get(job["status"], "secondary"))),
-            html.Td(label if job["status"] != "queued" else ""), html.Td(job.get("created") or ""),
+            html.Td(label if job["status"] != "queued" else ""), html.Td(throughput(job), className="small"),
+            html.Td(job.get("created") or ""),
         ]))
     return dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, className="ll-jobs-table")
 
@@ -101,12 +125,14 @@ def layout(**_query) -> html.Div:
             dbc.Col([
                 dbc.Progress(id=PROGRESS, value=0, label="", striped=True, animated=True, style={"height": "1.6rem"}),
                 html.Div(id=CANCEL_STATUS, className="small text-muted mt-1"),
+                html.Div(id=NOTICE),
                 html.Div(id=RESULT),
                 html.H5("Recent jobs", className="mt-4"),
                 html.Div(jobs_table(services_jobs(services).recent()), id=TABLE),
             ], lg=7),
         ]),
-        dcc.Store(id=CURRENT),
+        dcc.Store(id=CURRENT, storage_type="session"),  # a reload keeps following the job
+        dcc.Interval(id=POLL, interval=1000, disabled=True),
         dcc.Interval(id=REFRESH, interval=5000),
     ])
 
@@ -118,65 +144,62 @@ def services_jobs(services):
 
 
 def register(app: dash.Dash) -> None:
-    from dash.background_callback.managers import BaseBackgroundCallbackManager
-
-    from dashboard.jobs.core import JobError, validate_spec
-    from dashboard.jobs.manager import background_manager, follow, job_store
-
     dash.register_page(__name__, path="/jobs", name="Jobs", title="Jobs · Lesion Lens", order=5, layout=layout)
-    services = app.server.extensions["lesionlens"]
-    settings = services.settings
-    manager = background_manager(settings)
 
     @app.callback(
-        Output(RESULT, "children"),
+        Output(CURRENT, "data"),
+        Output(NOTICE, "children"),
         Input(START, "n_clicks"),
         State(KIND, "value"),
         State(MODEL, "value"),
         State(FILTER, "value"),
         State(SOURCE, "value"),
         State(LIMIT, "value"),
-        background=True,
-        manager=manager,
-        running=[(Output(START, "disabled"), True, False), (Output(CANCEL, "disabled"), False, True)],
-        progress=[Output(PROGRESS, "value"), Output(PROGRESS, "label"), Output(CURRENT, "data")],
-        progress_default=[0, "", None],
-        cancel=[Input(CANCEL, "n_clicks")],
-        interval=1000,
         prevent_initial_call=True,
     )
-    def _run(set_progress, n_clicks, kind, model, query, source, limit):
-        """In a DiskcacheManager child or a Celery worker: validate, record, run, report."""
+    def _start(n_clicks, kind, model, query, source, limit):
+        """Validate, record (owner, audit row), submit; the follow callback shows the rest."""
+        from dashboard.auth import CLINICIAN, audit, require
+        from dashboard.jobs.core import JobError, validate_spec
+        from dashboard.jobs.executor import submit
+
         if not n_clicks:
             raise dash.exceptions.PreventUpdate
-        from dashboard.jobs.owner import audit_start, starter_from_callback
-        from dashboard.services.registry import ModelRegistry
-        from dashboard.store.cases import CaseStore
-
-        starter = starter_from_callback(settings)
-        if starter is None or starter.role not in ("clinician", "admin"):
-            return dbc.Alert("Your session has ended: sign in again to start a job.", color="danger",
-                             className="mt-3")
-        store = CaseStore(settings.database_url, settings.files_dir, salt=settings.secret_key, schema="none")
+        user = require(CLINICIAN)
+        services = current_services()
         try:
             spec = validate_spec({"kind": kind, "model": model, "filter": query, "source": source, "limit": limit},
-                                 settings, ModelRegistry(settings, store))
+                                 services.settings, services.models)
         except JobError as exc:
-            return dbc.Alert(str(exc), color="danger", className="mt-3")
-        finally:
-            store.engine.dispose()
-        job_id = job_store(settings).create(spec["kind"], spec, spec["model"], owner=starter.username)
-        audit_start(settings, starter, job_id, spec)
-        set_progress((0, "starting…", job_id))
+            return dash.no_update, dbc.Alert(str(exc), color="danger", className="mt-3")
+        jobs = services_jobs(services)
+        job_id = jobs.create(spec["kind"], spec, spec["model"], owner=user.username)
+        audit("job.start", target=job_id, kind=spec["kind"], model=spec["model"])  # paths left out: may name people
+        try:
+            submit(services.settings, job_id, spec["kind"])
+        except Exception as exc:  # noqa: BLE001 - broker down, no process slots: say so, keep the row honest
+            jobs.finish(job_id, "failed", f"could not start the job ({type(exc).__name__})")
+        return job_id, ""
 
-        def report(job):
-            value, label = progress_of(job)
-            set_progress((value, label, job_id))
-
-        return result_block(follow(settings, job_id, report))
-
-    app.server.extensions[EXTENSION_KEY] = {"manager": manager, "key": BaseBackgroundCallbackManager.functions[-1][0],
-                                            "function": _run}
+    @app.callback(
+        Output(PROGRESS, "value"),
+        Output(PROGRESS, "label"),
+        Output(START, "disabled"),
+        Output(CANCEL, "disabled"),
+        Output(RESULT, "children"),
+        Output(POLL, "disabled"),
+        Input(POLL, "n_intervals"),
+        Input(CURRENT, "data"),
+    )
+    def _follow(_ticks, job_id):
+        """The current job's bar while it runs (polling on), its result when it ends (polling off)."""
+        job = services_jobs(current_services()).get(job_id) if job_id else None
+        if job is None:
+            return 0, "", False, True, None, True
+        value, label = progress_of(job)
+        if job["status"] in ("queued", "running"):
+            return value, label, True, False, None, False
+        return value, label, False, True, result_block(job), True
 
     @app.callback(
         Output(CANCEL_STATUS, "children"),

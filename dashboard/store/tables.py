@@ -141,10 +141,10 @@ class SettingRow(Base):
 class JobRow(Base):
     """A long job (cohort re-scoring, batch inference): the record every worker and page agrees on.
 
-    The Dash background callback (DiskcacheManager or Celery) drives a runner
-    process that updates `done`/`failed` after each item and reads
-    `cancel_requested` between items, so progress and cancel work whichever
-    process or machine runs the job, and a restart shows what happened.
+    The job's task (a local runner process or Celery workers, dashboard/jobs/)
+    adds to `done`/`failed` after each item and reads `cancel_requested`
+    between items, so progress and cancel work whichever process or machine
+    runs the job, and a restart shows what happened.
     """
 
     __tablename__ = "ll_jobs"

@@ -1,13 +1,15 @@
-"""Jobs on Celery + Redis: the page's background callback runs in a real `celery worker --pool=solo`.
+"""Jobs on Celery + Redis: the task functions run in real `celery worker --pool=solo` processes, no Dash there.
 
-The worker is started as the README says (`celery -A dashboard.jobs.celery_app
-worker`) with the app's environment; it builds the dashboard once and so
-registers the Dash background callbacks as tasks. This process builds the
-same app (CELERY_BROKER_URL set -> CeleryManager) and drives the callback as
-the renderer would: progress arrives through the Redis result backend, the
-result is the job's summary, and a cancel request stops a running job (with
---pool=solo Celery cannot terminate a task, so the job's cancel flag does).
-Skipped, with the reason, when Redis is not reachable.
+Two workers are started as the README says (`celery -A dashboard.jobs.celery_app
+worker`) with the app's environment; they import the task functions and the
+services, never the Dash app (the worker log must not mention dash). A
+re-scoring submitted as the page does (`executor.submit` with
+CELERY_BROKER_URL set) is split into chunks that both workers take: the
+job's row counts every image once, and its result gives images and seconds
+per worker, adding up to the cohort. A cancel request stops a running job
+(with --pool=solo Celery cannot terminate a task; the job's cancel flag,
+read between items by every chunk, does). Skipped, with the reason, when
+Redis is not reachable.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.paths import REPO_ROOT
 from tests.fakes_predictor import lesion_png, make_fake_bundle
 from tests.polling import wait_for
 
@@ -42,6 +45,7 @@ def celery_env(tmp_path, monkeypatch):
     models = tmp_path / "models"
     make_fake_bundle(models)
     make_fake_bundle(models, name="fake2", version="2.0")
+    make_fake_bundle(models, name="fake3", version="3.0")
     env = {"LESIONLENS_HOME": str(tmp_path / "home"), "LESIONLENS_MODELS": str(models),
            "CELERY_BROKER_URL": REDIS_URL, "CACHE_REDIS_URL": REDIS_URL,
            "LESIONLENS_PREDICTOR_FACTORY": "tests.unit.test_jobs:SlowFake", "LESIONLENS_DECODE_ISOLATION": "thread"}
@@ -51,79 +55,79 @@ def celery_env(tmp_path, monkeypatch):
     return env
 
 
-@pytest.fixture
-def worker(celery_env, tmp_path):
-    from dashboard.factory import create_app
-
-    create_app()  # migrate the fresh home before the worker opens it
-    log = open(tmp_path / "celery.log", "w")
+def start_worker(env: dict, tmp_path: Path, name: str):
+    log = tmp_path / f"celery-{name}.log"
     celery = Path(sys.executable).with_name("celery")
     process = subprocess.Popen([str(celery), "-A", "dashboard.jobs.celery_app", "worker", "--pool=solo",
-                                "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                               cwd=Path(__file__).resolve().parents[2], env={**os.environ, **celery_env},
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_for(lambda: "ready" in (tmp_path / "celery.log").read_text() or process.poll() is not None, timeout=120)
-        assert process.poll() is None, (tmp_path / "celery.log").read_text()[-3000:]
-        yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
-        log.close()
+                                "--loglevel=INFO", "--without-gossip", "--without-mingle", "-n", f"{name}@%h"],
+                               cwd=REPO_ROOT, env={**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)},
+                               stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    return process, log
 
 
-def test_celery_job_progress_result_and_cancel(worker, tmp_path):
-    from dash import CeleryManager
+@pytest.fixture
+def workers(celery_env, tmp_path):
+    import redis
 
     from dashboard.factory import create_app
+
+    redis.Redis.from_url(REDIS_URL).flushdb()  # no tasks left over from an earlier run
+    create_app()  # migrate the fresh home before the workers open it
+    started = [start_worker(celery_env, tmp_path, name) for name in ("jobs-a", "jobs-b")]
+    try:
+        for process, log in started:
+            wait_for(lambda p=process, f=log: "ready" in f.read_text() or p.poll() is not None, timeout=120)
+            assert process.poll() is None, log.read_text()[-3000:]
+        yield started
+    finally:
+        for process, _log in started:
+            process.send_signal(signal.SIGTERM)
+        for process, _log in started:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+
+
+def wait_end(jobs, job_id: str, timeout: float = 240) -> dict:
+    return wait_for(lambda: (lambda j: j if j["status"] not in ("queued", "running") else None)(jobs.get(job_id)),
+                    timeout=timeout)
+
+
+def test_rescoring_spreads_over_two_workers_and_reports_each(workers, tmp_path):
+    from dashboard.factory import create_app
+    from dashboard.jobs.executor import submit
     from dashboard.jobs.store import JobStore
 
     app = create_app()
-    info = app.server.extensions["lesionlens_jobs"]
-    manager = info["manager"]
-    assert isinstance(manager, CeleryManager)
     services = app.server.extensions["lesionlens"]
-    for i in range(4):
+    for i in range(8):
         services.ingest.upload(lesion_png(100, 80, seed=i))
-    job_fn = manager.func_registry[info["key"]]
     jobs = JobStore(services.store.sessions)
-
-    key = f"celery-test-{os.getpid()}-{time.time_ns()}"
-    from tests.unit.test_jobs import signed_in_context
-
-    context = signed_in_context(app)  # the job's owner: the user of the session cookie Dash passes on
-    task = manager.call_job_fn(key, job_fn, [1, "rescore", "fake2", "", "", None], context)
-    progress = []
-
-    def finished():
-        value = manager.get_progress(key)
-        if value:
-            progress.append(value)
-        return manager.result_ready(key)
-
-    wait_for(finished, timeout=180)
-    result = manager.get_result(key, task)
-    assert "finished 4 of 4" in str(result), result
-    assert progress and any("of 4" in str(p[1]) for p in progress), progress
+    spec = {"kind": "rescore", "model": "fake2", "filter": "", "limit": None}
+    job_id = jobs.create("rescore", spec, "fake2", owner="tester")
+    assert submit(services.settings, job_id, "rescore").startswith("celery:")
+    job = wait_end(jobs, job_id)
+    assert job["status"] == "done" and job["done"] == job["total"] == 8, job
+    result = job["result"]
+    names = {w["worker"] for w in result["workers"]}
+    assert len(names) == 2 and all(n.startswith(("jobs-a@", "jobs-b@")) for n in names), result["workers"]
+    assert sum(w["images"] for w in result["workers"]) == 8 == result["items"]  # every image once
+    assert sum(w["chunks"] for w in result["workers"]) == result["chunks"] >= 2
+    for w in result["workers"]:
+        assert w["seconds"] > 0 and w["images_per_s"] == pytest.approx(w["images"] / w["seconds"], rel=0.02)
+    assert "images/s" in job["message"]
     assert all(services.store.has_prediction(c, "fake2", "2.0") for c in services.store.case_ids())
+    for _process, log in workers:
+        text = log.read_text()
+        assert "dashboard.factory" not in text and "dash." not in text.replace("dashboard.", "")
 
-    for i in range(4, 14):
+    for i in range(8, 20):
         services.ingest.upload(lesion_png(100, 80, seed=i))
-    key2 = key + "-cancel"
-    task2 = manager.call_job_fn(key2, job_fn, [1, "rescore", "fake2", "", "", None], context)
-
-    def running_job():
-        value = manager.get_progress(key2)
-        return value[2] if value and value[2] else None
-
-    job_id = wait_for(running_job, timeout=180)
+    job_id = jobs.create("rescore", {**spec, "model": "fake3"}, "fake3", owner="tester")
+    submit(services.settings, job_id, "rescore")
+    wait_for(lambda: jobs.get(job_id)["done"] >= 2, timeout=180)
     assert jobs.request_cancel(job_id)
-    manager.terminate_job(task2)  # what Dash does on cancel; a no-op with --pool=solo
-    wait_for(lambda: manager.result_ready(key2), timeout=120)
-    assert "cancelled" in str(manager.get_result(key2, task2))
-    job = jobs.get(job_id)
-    assert job["status"] == "cancelled" and job["done"] < 14 and job["owner"]
+    job = wait_end(jobs, job_id, timeout=120)
+    assert job["status"] == "cancelled" and job["done"] < 20 and job["owner"] == "tester", job

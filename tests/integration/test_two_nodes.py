@@ -140,28 +140,26 @@ def test_a_case_from_node_a_on_node_b_and_a_review_from_b_on_a(cluster):
 
 
 def test_a_job_started_on_node_b_runs_on_the_celery_worker_and_shows_on_a(cluster):
+    from tests.unit.test_jobs_http import follow, start_body
+
     a, b = cluster["a"], cluster["b"]
     browser = sign_in(b.url)
-    html = browser.get(f"{b.url}/jobs", timeout=60).text
-    end = json.loads(re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>', html,
-                               re.S).group(1))["end_id"]
-    body = {"output": "jobs-result.children", "outputs": {"id": "jobs-result", "property": "children"},
-            "inputs": [{"id": "jobs-start", "property": "n_clicks", "value": 1}],
-            "state": [{"id": "jobs-kind", "property": "value", "value": "rescore"},
-                      {"id": "jobs-model", "property": "value", "value": "tiny"},
-                      {"id": "jobs-filter", "property": "value", "value": ""},
-                      {"id": "jobs-source", "property": "value", "value": ""},
-                      {"id": "jobs-limit", "property": "value", "value": None}],
-            "changedPropIds": ["jobs-start.n_clicks"]}
-    handles = browser.post(f"{b.url}/_dash-update-component?endId={end}", json=body, timeout=60).json()
-    deadline, data = time.monotonic() + 300, {}
-    while time.monotonic() < deadline and "response" not in data:
-        time.sleep(1)
-        polled = browser.post(f"{b.url}/_dash-update-component?endId={end}&cacheKey={handles['cacheKey']}"
-                              f"&job={handles['job']}", json=body, timeout=60)
-        data = polled.json() if polled.status_code == 200 and polled.content else {}
-    assert "response" in data and ": done" in json.dumps(data["response"]), data
+    browser.get(f"{b.url}/jobs", timeout=60)
+    body = start_body(model="tiny")
+    started = browser.post(f"{b.url}/_dash-update-component", json=body, timeout=60)
+    assert started.status_code == 200, started.text[:300]
+    job_id = started.json()["response"]["jobs-current"]["data"]
     on_a = sign_in(a.url)
+
+    class Client:  # the page's poll, answered by node A (any node reads the job's row)
+        @staticmethod
+        def post(path, **kwargs):
+            response = on_a.post(a.url + path, timeout=60, **kwargs)
+            response.get_json = response.json  # the Flask test client's name
+            return response
+
+    last, _ticks = follow(Client, job_id, lambda tick, _t: tick["jobs-poll"]["disabled"], timeout=300)
+    assert ": done" in str(last["jobs-result"]["children"]) and "celery@" in str(last["jobs-result"]["children"])
     table = on_a.post(f"{a.url}/_dash-update-component", timeout=60, json={
         "output": "jobs-table.children", "outputs": {"id": "jobs-table", "property": "children"},
         "inputs": [{"id": "jobs-refresh", "property": "n_intervals", "value": 1},

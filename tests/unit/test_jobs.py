@@ -1,13 +1,13 @@
-"""Jobs: the job function on a tiny cohort (fake predictor), and the DiskcacheManager path end to end.
+"""Jobs: the job function on a tiny cohort (fake predictor), and the local executor end to end.
 
 The pure part runs `run_job` in this process: re-scoring a cohort with a
 second model, batch inference of a server folder (bad files counted, file
 names never recorded, re-running stores nothing twice), paths outside the
-allowed folders refused, and cancel between items. The background part
-drives the page's real background callback through Dash's DiskcacheManager
-exactly as the renderer does (call_job_fn, get_progress, result_ready,
-get_result, terminate_job): the callback starts a runner process, progress
-is reported, and cancel stops the runner.
+allowed folders refused, and cancel between items. The executor part submits
+a job as the page does (`executor.submit`, no broker: a local runner
+process running the same task function a Celery worker runs): progress
+reaches the job's row, the result carries images per second per worker, and
+the cancel flag stops the runner between items.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from dashboard.jobs.core import JobError, run_job, validate_spec
+from dashboard.jobs.core import JobError, validate_spec
 from dashboard.jobs.store import JobStore
+from dashboard.jobs.work import run_job
 from tests.fakes_predictor import FakePredictor, fake_app, lesion_png, make_fake_bundle
 from tests.polling import wait_for
 
@@ -135,92 +136,65 @@ def test_cancel_between_items(services):
     assert jobs.get(job_id)["status"] == "cancelled"
 
 
-# --------------------------------------------------------------------------- DiskcacheManager, end to end
-def background(app):
-    info = app.server.extensions["lesionlens_jobs"]
-    manager = info["manager"]
-    return manager, manager.func_registry[info["key"]]
-
-
+# --------------------------------------------------------------------------- the local executor, end to end
 def signed_in_context(app, role: str = "clinician") -> dict:
-    """What Dash hands a background callback: the request's cookies (the job's owner is their session's user)."""
+    """The cookies of a signed-in user's request (tests that drive callbacks outside a test client)."""
     from tests.auth_helpers import add_user, auth_of
 
     user = add_user(app, role)
     return {"cookies": {"ll_session": auth_of(app).store.create_session(user, "127.0.0.1")}, "remote": "127.0.0.1"}
 
 
-def start_job(app, key: str, args: list):
-    manager, job_fn = background(app)
-    return manager, manager.call_job_fn(key, job_fn, args, signed_in_context(app))
+def submit_rescore(services, model: str = "fake2") -> str:
+    from dashboard.jobs.executor import submit
+
+    spec = validate_spec({"kind": "rescore", "model": model}, services.settings, services.models)
+    job_id = JobStore(services.store.sessions).create("rescore", spec, model, owner="tester")
+    assert submit(services.settings, job_id, "rescore").startswith("local:")
+    return job_id
 
 
-def test_diskcache_background_job_reports_progress_and_finishes(app, services, monkeypatch):
+def runner_processes(job_id: str) -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["cmdline"])
+            if p.info["cmdline"] and "dashboard.jobs.runner" in p.info["cmdline"] and job_id in p.info["cmdline"]]
+
+
+def test_local_executor_runs_the_task_reports_progress_and_rates(services, monkeypatch):
     monkeypatch.setenv("LESIONLENS_PREDICTOR_FACTORY", "tests.unit.test_jobs:SlowFake")
     add_cases(services, 4)
-    manager, pid = start_job(app, "test-progress", [1, "rescore", "fake2", "", "", None])
-    progress = []
+    jobs = JobStore(services.store.sessions)
+    job_id = submit_rescore(services)
+    seen = set()
 
-    def finished():
-        value = manager.get_progress("test-progress")
-        if value:
-            progress.append(value)
-        return manager.result_ready("test-progress")
+    def ended():
+        job = jobs.get(job_id)
+        seen.add(job["done"])
+        return job if job["status"] not in ("queued", "running") else None
 
-    wait_for(finished, timeout=120)
-    result = manager.get_result("test-progress", pid)
-    assert "done" in str(result) and "finished 4 of 4" in str(result)
-    labels = [p[1] for p in progress]
-    assert any("of 4" in label for label in labels), progress  # the bar moved while it ran
-    job_id = progress[-1][2]
-    job = JobStore(services.store.sessions).get(job_id)
-    assert job["status"] == "done" and job["done"] == 4
+    job = wait_for(ended, timeout=120)
+    assert job["status"] == "done" and job["done"] == job["total"] == 4, job
+    assert seen - {0, 4}, seen  # the row moved while it ran
+    result = job["result"]
+    assert result["chunks"] == 1 and len(result["workers"]) == 1  # the local executor: one process
+    worker = result["workers"][0]
+    assert worker["worker"].startswith("local@") and worker["images"] == 4 == result["items"]
+    assert worker["images_per_s"] == pytest.approx(4 / worker["seconds"], rel=0.02)
+    assert "images/s" in job["message"]
     assert all(services.store.has_prediction(c, "fake2", "2.0") for c in services.store.case_ids())
 
 
-def test_diskcache_background_job_cancel_stops_the_runner(app, services, monkeypatch):
+def test_local_executor_stops_on_the_cancel_flag(services, monkeypatch):
     monkeypatch.setenv("LESIONLENS_PREDICTOR_FACTORY", "tests.unit.test_jobs:SlowFake")
     add_cases(services, 12)
-    manager, pid = start_job(app, "test-cancel", [1, "rescore", "fake2", "", "", None])
     jobs = JobStore(services.store.sessions)
-
-    def two_done():
-        value = manager.get_progress("test-cancel")
-        if value and value[2]:
-            job = jobs.get(value[2])
-            return job if job and job["done"] >= 2 else None
-        return None
-
-    job = wait_for(two_done, timeout=120)
-    runners = [p for p in psutil.Process(pid).children(recursive=True)]
-    assert runners, "the callback should have started a runner process"
-    # what the page does on Cancel: Dash terminates the callback's process tree, the cancel callback flags the row
-    jobs.request_cancel(job["id"])
-    manager.terminate_job(pid)
+    job_id = submit_rescore(services)
+    wait_for(lambda: jobs.get(job_id)["done"] >= 2, timeout=120)
+    runners = runner_processes(job_id)
+    assert runners, "submit should have started a runner process"
+    assert jobs.request_cancel(job_id)
     wait_for(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in runners), timeout=20)
-    stopped_at = jobs.get(job["id"])["done"]
-    time.sleep(2 * SLOW_S + 0.5)
-    after = jobs.get(job["id"])
-    assert after["done"] == stopped_at < 12 and after["cancel_requested"]
-
-
-def test_cooperative_cancel_ends_the_job_cleanly(app, services, monkeypatch):
-    """Without terminate (a Celery worker with --pool=solo): the flag alone stops the runner."""
-    monkeypatch.setenv("LESIONLENS_PREDICTOR_FACTORY", "tests.unit.test_jobs:SlowFake")
-    add_cases(services, 12)
-    manager, pid = start_job(app, "test-coop", [1, "rescore", "fake2", "", "", None])
-    jobs = JobStore(services.store.sessions)
-
-    def started():
-        value = manager.get_progress("test-coop")
-        return value[2] if value and value[2] else None
-
-    job_id = wait_for(started, timeout=120)
-    jobs.request_cancel(job_id)
-    wait_for(lambda: manager.result_ready("test-coop"), timeout=60)
-    result = str(manager.get_result("test-coop", pid))
-    assert "cancelled" in result
-    assert jobs.get(job_id)["status"] == "cancelled" and jobs.get(job_id)["done"] < 12
+    job = jobs.get(job_id)
+    assert job["status"] == "cancelled" and job["done"] < 12 and job["result"]["done"] == job["done"]
 
 
 def test_jobs_page_renders_for_an_admin(app):
