@@ -175,7 +175,14 @@ def _result(trial: str, params: dict[str, Any], summary: dict[str, Any]) -> Tria
     table = summary.get("table", {})
     dice, auc = table.get("segmentation.dice", {}), table.get("classification.auc", {})
     return TrialResult(trial, params, dice.get("mean"), dice.get("sd"), auc.get("mean"), auc.get("sd"),
-                       round(float(sum(summary.get("minutes", []))), 1), len(summary.get("folds_done", [])))
+                       train_minutes(summary), len(summary.get("folds_done", [])))
+
+
+def train_minutes(summary: dict[str, Any]) -> float:
+    """Training minutes of a trial: the sum of its folds' `train_minutes` (cv_summary.json; a fold that did not
+    record them counts 0). Summaries written before the key was renamed carry `minutes`."""
+    minutes = summary.get("train_minutes") or summary.get("minutes") or []
+    return round(float(sum(m for m in minutes if m is not None)), 1)
 
 
 def _fmt(value: Any) -> str:
