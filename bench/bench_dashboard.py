@@ -56,11 +56,15 @@ from plotly.utils import PlotlyJSONEncoder
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from dash_calls import callback_body  # noqa: E402
 
 from dashboard import ids  # noqa: E402
 from dashboard.factory import create_app  # noqa: E402
 from dashboard.settings import Settings  # noqa: E402
+from tests.browser.ready import METRICS_FIGURES, METRICS_READY  # noqa: E402
 
 
 def pct(values, q):
@@ -136,16 +140,7 @@ def api_headers(app) -> dict:
 
 def post_callback(client, app, key: str, values: dict) -> tuple[float, dict, int]:
     """POST one callback (inputs/state filled from `values[(id, property)]`); (seconds, response, bytes)."""
-    spec = app.callback_map[key]
-    outputs = [{"id": o.split(".")[0], "property": o.split(".")[1]} for o in key.strip(".").split("...")]
-
-    def fill(items):
-        return [{"id": i["id"], "property": i["property"], "value": values.get((i["id"], i["property"]))}
-                for i in items]
-
-    inputs = fill(spec["inputs"])
-    body = {"output": key, "outputs": outputs if key.startswith("..") else outputs[0], "inputs": inputs,
-            "state": fill(spec.get("state", [])), "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
+    body = callback_body(app, key, values)
     started = time.perf_counter()
     response = client.post("/_dash-update-component", json=body)
     elapsed = time.perf_counter() - started
@@ -415,15 +410,6 @@ def cohort_bench(app, n: int, profile: bool = False, timings: bool = True) -> di
     return out
 
 
-METRICS_FIGURES = ("metrics-confusion", "metrics-roc", "metrics-pr", "metrics-calibration", "metrics-overlap",
-                   "metrics-risk-coverage")
-# /metrics "shows its content": every figure drawn by plotly.js (its title and its data: traces, or the
-# heatmap of the confusion matrix), the six rates and the summary sentence. Not a spinner, not a placeholder.
-METRICS_READY = """(figures) => figures.every((id) => {
-        const graph = document.getElementById(id);
-        return graph && graph.querySelector('.gtitle') && graph.querySelector('.trace, .hm');
-    }) && document.querySelectorAll('#metrics-rates .ll-big-number').length === 6
-    && /cases in this cohort/.test((document.getElementById('metrics-summary') || {}).textContent || '')"""
 READY = {"/": "#new-upload", "/cohort": "#cohort-table td", "/metrics": METRICS_READY}
 PAGES = ("/", "/cohort", "/metrics",
          # a filter nobody opened yet: the first of the loads computes its curves (cold cache)

@@ -50,6 +50,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from dash_calls import callback_body  # noqa: E402
+
 PASSWORD = "load-bench-password-31"
 DEVICES = ["Aurora LX-10", "Borealis UX-7", "Cetus LinearPro", "Delphi HD-12"]
 
@@ -98,17 +100,7 @@ class User:
         self.session.headers["X-CSRFToken"] = self.session.cookies.get("ll_csrf", "")
 
     def callback(self, key: str, values: dict) -> requests.Response:
-        spec = self.app.callback_map[key]
-        outputs = [{"id": o.split(".")[0], "property": o.split(".")[1]} for o in key.strip(".").split("...")]
-
-        def fill(items):
-            return [{"id": i["id"], "property": i["property"], "value": values.get((i["id"], i["property"]))}
-                    for i in items]
-
-        inputs = fill(spec["inputs"])
-        body = {"output": key, "outputs": outputs if key.startswith("..") else outputs[0], "inputs": inputs,
-                "state": fill(spec.get("state", [])),
-                "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
+        body = callback_body(self.app, key, values)
         return self.session.post(self.url + "/_dash-update-component", json=body, timeout=120)
 
     def act(self, kind: str, rng: random.Random) -> list[requests.Response]:

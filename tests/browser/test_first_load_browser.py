@@ -9,16 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-pytestmark = pytest.mark.browser
+from tests.browser.ready import METRICS_FIGURES as FIGURES
+from tests.browser.ready import METRICS_READY as DRAWN
 
-FIGURES = ("metrics-confusion", "metrics-roc", "metrics-pr", "metrics-calibration", "metrics-overlap",
-           "metrics-risk-coverage")
-# the bench's definition of "shows its content" (bench/bench_dashboard.py, METRICS_READY)
-DRAWN = """(figures) => figures.every((id) => {
-        const graph = document.getElementById(id);
-        return graph && graph.querySelector('.gtitle') && graph.querySelector('.trace, .hm');
-    }) && document.querySelectorAll('#metrics-rates .ll-big-number').length === 6
-    && /cases in this cohort/.test((document.getElementById('metrics-summary') || {}).textContent || '')"""
+pytestmark = pytest.mark.browser
 
 
 def test_metrics_first_load_needs_no_callback(page, live_server):
