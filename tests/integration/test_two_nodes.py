@@ -22,6 +22,7 @@ import requests
 from pipeline.paths import REPO_ROOT
 from tests.browser.support import Gunicorn, server_env, tiny_models_dir
 from tests.fakes_predictor import lesion_png
+from tests.postgres import postgres_schema
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 REDIS_CACHE, REDIS_BROKER = "redis://127.0.0.1:6379/12", "redis://127.0.0.1:6379/11"
@@ -30,26 +31,20 @@ PASSWORD = "two-nodes-test-pass-31"
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    sqlalchemy = pytest.importorskip("sqlalchemy")
     redis = pytest.importorskip("redis")
-    from dashboard.store.db import normalize_url
-    from tests.unit.test_dashboard_store import POSTGRES_URL
-
     try:
         for url in (REDIS_CACHE, REDIS_BROKER):
             redis.Redis.from_url(url, socket_connect_timeout=1).flushdb()
     except redis.exceptions.ConnectionError as exc:
         pytest.skip(f"Redis not reachable: {exc}")
-    schema = f"ll_nodes_{secrets.token_hex(4)}"
-    admin = sqlalchemy.create_engine(normalize_url(POSTGRES_URL))
-    try:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    except sqlalchemy.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable: {exc.orig}")
+    with postgres_schema("ll_nodes") as database_url:
+        yield from _cluster(tmp_path_factory, database_url)
+
+
+def _cluster(tmp_path_factory, database_url: str):
     root = tmp_path_factory.mktemp("two-nodes")
     shared = root / "shared-home"  # the one case folder both nodes (and the worker) mount
-    env = server_env(shared, tiny_models_dir(), DATABASE_URL=f"{POSTGRES_URL}?options=-csearch_path%3D{schema}",
+    env = server_env(shared, tiny_models_dir(), DATABASE_URL=database_url,
                      CACHE_REDIS_URL=REDIS_CACHE, CELERY_BROKER_URL=REDIS_BROKER, SECRET_KEY="one-secret-all-nodes",
                      LESIONLENS_PREDICT_RATE="1000/minute", LESIONLENS_MODEL="tiny")
     processes = []
@@ -85,9 +80,6 @@ def cluster(tmp_path_factory):
         if "celery" in locals() and celery.poll() is None:
             os.killpg(celery.pid, signal.SIGTERM)
             celery.wait(60)
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
 
 
 def sign_in(url: str) -> requests.Session:
