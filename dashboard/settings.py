@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.paths import home, models_dir, read_or_create_secret, shared_data_dir
+from pipeline.paths import REPO_ROOT, home, models_dir, read_or_create_secret, shared_data_dir
 
 MB = 1024 * 1024
 PREDICT_RATE = "60/minute"
@@ -132,6 +132,7 @@ class Settings:
     celery_broker_url: str | None = None
     celery_result_backend: str | None = None  # default: CACHE_REDIS_URL, else the broker
     job_roots: tuple[Path, ...] = ()  # server folders a batch job may read (default: <home>/imports, shared data)
+    cv_roots: tuple[Path, ...] = ()  # folders whose CV runs (`training cv --out`) the Jobs page lists (default: reports/)
     predictor_factory: str = ""  # "module:callable" replacing pipeline.predictor.Predictor in job runners (tests)
     # --- access, API rate limits (flask-limiter), per-worker warm-up, first admin
     auth: AuthConfig = field(default_factory=AuthConfig)
@@ -159,6 +160,7 @@ class Settings:
             raise ValueError(f"LESIONLENS_MIGRATE must be upgrade, verify or none, got {self.schema_mode!r}")
         self.job_roots = tuple(Path(p).resolve() for p in self.job_roots) or (
             (self.home / "imports").resolve(), shared_data_dir().resolve())
+        self.cv_roots = tuple(Path(p).resolve() for p in self.cv_roots) or ((REPO_ROOT / "reports").resolve(),)
 
     @property
     def files_dir(self) -> Path:
@@ -199,6 +201,7 @@ class Settings:
             celery_broker_url=env.optional("CELERY_BROKER_URL"),
             celery_result_backend=env.optional("CELERY_RESULT_BACKEND"),
             job_roots=tuple(Path(p) for p in env.text("LESIONLENS_JOB_ROOTS").split(os.pathsep) if p),
+            cv_roots=tuple(Path(p) for p in env.text("LESIONLENS_CV_ROOTS").split(os.pathsep) if p),
             predictor_factory=env.text("LESIONLENS_PREDICTOR_FACTORY"),
             auth=AuthConfig.from_env(),
             predict_rate=env.text("LESIONLENS_PREDICT_RATE", PREDICT_RATE),

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("training.cmd_train", "train segmentation + classification, write a bundle"),
     "cv": ("training.cmd_cv", "k-fold cross-validation with out-of-fold predictions"),
     "tune": ("training.cmd_tune", "hyperparameter search by cross-validation"),
+    "cv-status": ("training.cmd_cv_status", "state and epoch of every fold of a CV folder (either backend)"),
     "worker": ("training.cmd_worker", "Celery worker training the folds of `cv/tune --backend celery`"),
     "ensemble": ("training.cmd_ensemble", "bundle finished CV fold models into an ensemble"),
     "evaluate": ("training.cmd_evaluate", "evaluate a bundle on a dataset, write a report"),

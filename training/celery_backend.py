@@ -69,22 +69,16 @@ def train_fold(
     out: str, k: int, spec: str, config: dict[str, Any], n_boot: int, strategy: str | None = None
 ) -> dict[str, Any]:
     """Train and evaluate fold k of the CV in `out` (shared folder), unless done or held by another worker."""
-    from training.fold_lease import FoldLease, LeaseStatus
+    from training.fold_lease import holding
 
     out_dir = Path(out)
     fold_dir = out_dir / f"fold_{k}"
     done = fold_dir / "fold_metrics.json"
     if done.exists():
         return {"fold": k, "status": "done"}
-    lease = FoldLease(fold_dir)
-    if not lease.acquire():
-        return {"fold": k, "status": "busy"}
-    handler = LeaseStatus(lease)
-    logger = logging.getLogger("training")
-    logger.addHandler(handler)
-    if logger.getEffectiveLevel() > logging.INFO:
-        logger.setLevel(logging.INFO)
-    try:
+    with holding(fold_dir) as lease:
+        if lease is None:
+            return {"fold": k, "status": "busy"}
         if done.exists():  # finished between the first check and the lease
             return {"fold": k, "status": "done"}
         from pipeline.datasets import load_cases
@@ -109,6 +103,3 @@ def train_fold(
             "dice": metrics["segmentation"].get("dice"),
             "auc": metrics["classification"].get("auc"),
         }
-    finally:
-        logger.removeHandler(handler)
-        lease.release()

@@ -63,6 +63,20 @@ def _show(job: FoldJob, text: str, stream: Any) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {job.label}: {text}", file=stream, flush=True)
 
 
+def _show_overview(outs: set[Path], shown: dict[Path, tuple], stream: Any) -> None:
+    """Every fold of each CV folder, as `cv-status` and the Jobs page show them, when a state or epoch changed."""
+    from pipeline.cv_progress import cv_progress
+
+    for out in sorted(outs):
+        progress = cv_progress(out)
+        if progress is None:
+            continue
+        key = tuple((f.fold, f.state, f.stage, f.epoch) for f in progress.folds)
+        if shown.get(out) != key:
+            shown[out] = key
+            print("\n".join(progress.lines()), file=stream, flush=True)
+
+
 def run_on_workers(jobs: list[FoldJob], poll: float = 2.0, grace: float | None = None, stream: Any = None) -> None:
     """Submit every unfinished fold and return when all are finished; print each fold's progress."""
     from training.celery_backend import app
@@ -76,8 +90,10 @@ def run_on_workers(jobs: list[FoldJob], poll: float = 2.0, grace: float | None =
     for job in pending:
         _submit(app, job)
         _show(job, f"submitted (task {job.task_id})", stream)
+    overview: dict[Path, tuple] = {}
     while pending:
         time.sleep(poll)
+        _show_overview({job.out for job in jobs}, overview, stream)
         now = time.time()
         for job in list(pending):
             if job.done():

@@ -130,6 +130,8 @@ def run_cv(cases, folds, cfg: TrainConfig, out: Path, spec: str, only=None, n_bo
            backend: str = "local", strategy: str | None = None) -> dict[str, Any]:
     """Train the folds here one after another (`local`), or on Celery workers (`celery`) and wait;
     either way the loop below then summarises (on `celery` every fold is found done)."""
+    from training.fold_lease import holding
+
     prepare_cv(cases, folds, cfg, out)
     if backend == "celery":
         from training.celery_cv import run_on_workers
@@ -142,6 +144,13 @@ def run_cv(cases, folds, cfg: TrainConfig, out: Path, spec: str, only=None, n_bo
             if done.exists():
                 results.append(json.loads(done.read_text()))
             continue
-        results.append(run_fold(k, cases, folds, cfg, out, spec, n_boot))
+        if (out / f"fold_{k}" / "fold_metrics.json").exists():
+            results.append(run_fold(k, cases, folds, cfg, out, spec, n_boot))
+            continue
+        with holding(out / f"fold_{k}") as lease:  # its progress shows in cv-status and the Jobs page
+            if lease is None:
+                log.warning("fold %d is being trained elsewhere (live lease): left to it", k)
+                continue
+            results.append(run_fold(k, cases, folds, cfg, out, spec, n_boot))
         summarise(out, spec, results, n_boot)
     return summarise(out, spec, results, n_boot)

@@ -8,7 +8,9 @@ the fold's folder on the shared volume, so the submitting CLI sees at once
 that a fold lost its worker (heartbeat older than LESIONLENS_LEASE_SECONDS,
 default 60, or, on the same host, a dead pid) and submits the fold again; a
 duplicate delivery finds a live lease and leaves the fold alone. The same
-file carries the fold's last progress line, which the CLI prints.
+file carries the fold's last progress line, which the CLI prints. Reading a lease
+(`read_lease`, `is_live`) lives in pipeline/cv_progress.py, shared with the
+Jobs page; the local backend holds leases too (`holding`).
 """
 
 from __future__ import annotations
@@ -20,44 +22,13 @@ import socket
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-FILE = "worker.json"
+from pipeline.cv_progress import LEASE_FILE as FILE, is_live, read_lease, stale_after
 
-
-def stale_after() -> float:
-    return float(os.environ.get("LESIONLENS_LEASE_SECONDS") or 60)
-
-
-def read_lease(fold_dir: Path) -> dict[str, Any] | None:
-    try:
-        info = json.loads((fold_dir / FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return info if isinstance(info, dict) else None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def is_live(info: dict[str, Any] | None, now: float | None = None) -> bool:
-    """A lease whose holder still beats (and, on this host, still runs)."""
-    if not info:
-        return False
-    now = time.time() if now is None else now
-    if now - float(info.get("beat", 0)) > stale_after():
-        return False
-    if info.get("host") == socket.gethostname() and not _pid_alive(int(info.get("pid", 0))):
-        return False
-    return True
+__all__ = ["FILE", "FoldLease", "LeaseStatus", "holding", "is_live", "read_lease", "stale_after"]
 
 
 class FoldLease:
@@ -129,3 +100,24 @@ class LeaseStatus(logging.Handler):
             self.lease.status(record.getMessage())
         except OSError:
             pass
+
+
+@contextmanager
+def holding(fold_dir: Path) -> Iterator[FoldLease | None]:
+    """Hold the fold's lease and copy the training's progress lines into it while the block runs (the local
+    backend, so `cv-status` and the Jobs page show its running fold as they show a worker's); None when another
+    live holder has the fold."""
+    lease = FoldLease(fold_dir)
+    if not lease.acquire():
+        yield None
+        return
+    handler = LeaseStatus(lease)
+    logger = logging.getLogger("training")
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield lease
+    finally:
+        logger.removeHandler(handler)
+        lease.release()

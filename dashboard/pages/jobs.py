@@ -11,7 +11,8 @@ session storage). Cancel sets the row's cancel flag, which every running
 part of the job reads between items; only the owner or an admin may cancel,
 and the cancel is audited where the flag is set. The table lists recent jobs
 from the database, so a job started by someone else, or before a restart, is
-visible too.
+visible too. Below it, every fold of the recent cross-validation runs
+(`components/cv_runs.py`), as `python -m training cv-status` prints them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
+from dashboard.components.cv_runs import cv_panel
 from dashboard.services import current_services
 
 KIND = "jobs-kind"
@@ -32,6 +34,7 @@ CANCEL = "jobs-cancel"
 PROGRESS = "jobs-progress"
 CURRENT = "jobs-current"
 NOTICE = "jobs-notice"
+CV = "jobs-cv"
 POLL = "jobs-poll"
 RESULT = "jobs-result"
 CANCEL_STATUS = "jobs-cancel-status"
@@ -129,6 +132,8 @@ def layout(**_query) -> html.Div:
                 html.Div(id=RESULT),
                 html.H5("Recent jobs", className="mt-4"),
                 html.Div(jobs_table(services_jobs(services).recent()), id=TABLE),
+                html.H5("Cross-validation runs", className="mt-4"),
+                html.Div(cv_panel(services.settings.cv_roots), id=CV),
             ], lg=7),
         ]),
         dcc.Store(id=CURRENT, storage_type="session"),  # a reload keeps following the job
@@ -234,3 +239,8 @@ def register(app: dash.Dash) -> None:
     )
     def _refresh(_ticks, _result):
         return jobs_table(services_jobs(current_services()).recent())
+
+    @app.callback(Output(CV, "children"), Input(REFRESH, "n_intervals"), prevent_initial_call=True)
+    def _cv(_ticks):
+        """Every fold of the recent CV runs (pipeline.cv_progress: what `training cv-status` prints)."""
+        return cv_panel(current_services().settings.cv_roots)
