@@ -27,7 +27,7 @@ from typing import Any
 
 from pipeline.errors import BundleError
 from pipeline.lesion_features import lesion_features
-from pipeline.logodds import clipped_logit, sigmoid
+from pipeline.logodds import StandardisedLogistic, clipped_logit, sigmoid
 from pipeline.patient_features import assert_allowed, has_patient_data, metadata_features, unasked_features
 from pipeline.types import Prediction
 
@@ -55,15 +55,9 @@ class FusedResult:
 
 
 @dataclass(frozen=True)
-class FusionModel:
-    """Imputation -> standardisation -> logistic regression, as numbers."""
+class FusionModel(StandardisedLogistic):
+    """Imputation -> standardisation -> logistic regression, as numbers (fields of `StandardisedLogistic` first)."""
 
-    feature_names: tuple[str, ...]
-    impute: tuple[float, ...]
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    coef: tuple[float, ...]
-    intercept: float
     image_model: str
     threshold: float = 0.5  # Youden's J on the out-of-fold fused probabilities
     sklearn_version: str = ""
@@ -82,14 +76,7 @@ class FusionModel:
 
     def predict(self, features: Mapping[str, float], neutral: frozenset[str] = frozenset()) -> FusedResult:
         """Fused probability; inputs named in `neutral` are held at their training mean (no contribution)."""
-        contributions: dict[str, float] = {}
-        for name, fill, mu, sd, beta in zip(self.feature_names, self.impute, self.mean, self.scale, self.coef):
-            if name in neutral:
-                contributions[name] = 0.0
-                continue
-            value = features.get(name, math.nan)
-            value = fill if value is None or not math.isfinite(float(value)) else float(value)
-            contributions[name] = beta * (value - mu) / (sd if sd > 0 else 1.0)
+        contributions = self.terms(features, neutral)
         total = self.intercept + sum(contributions.values())
         return FusedResult(sigmoid(total), total, contributions)
 

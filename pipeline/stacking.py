@@ -36,10 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pipeline.errors import LesionLensError
-from pipeline.logodds import clipped_logit, sigmoid
+from pipeline.logodds import StandardisedLogistic, clipped_logit, sigmoid
 
 STACKING_FILE = "stacking.json"
 STACKING_SCHEMA = "lesionlens.stacked-logistic"
@@ -77,15 +75,8 @@ def _threshold(value: Any) -> float:
 
 
 @dataclass(frozen=True)
-class LogisticPart:
-    """Median imputation -> standardisation -> logistic regression, as numbers."""
-
-    feature_names: tuple[str, ...]
-    impute: tuple[float, ...]
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    coef: tuple[float, ...]
-    intercept: float
+class LogisticPart(StandardisedLogistic):
+    """One level of the stacked model: a `StandardisedLogistic` whose numbers are checked on construction."""
 
     def __post_init__(self) -> None:
         names = self.feature_names
@@ -96,23 +87,6 @@ class LogisticPart:
         if any(s <= 0 for s in self.scale):
             raise StackingError("every scale must be positive")
         _finite_tuple([self.intercept], "intercept")
-
-    def standardised(self, features: Mapping[str, float]) -> np.ndarray:
-        """z-scores of the inputs, missing or non-finite ones replaced by the training median."""
-        values = []
-        for name, fill in zip(self.feature_names, self.impute):
-            v = features.get(name, math.nan)
-            v = math.nan if v is None else float(v)
-            values.append(v if math.isfinite(v) else fill)
-        return (np.asarray(values) - np.asarray(self.mean)) / np.asarray(self.scale)
-
-    def terms(self, features: Mapping[str, float]) -> dict[str, float]:
-        """coef_i * z_i per input (log-odds relative to the training mean)."""
-        z = self.standardised(features)
-        return {name: float(c * zi) for name, c, zi in zip(self.feature_names, self.coef, z)}
-
-    def linear(self, features: Mapping[str, float]) -> float:
-        return self.intercept + float(np.dot(self.coef, self.standardised(features)))
 
     def to_dict(self) -> dict[str, Any]:
         return {"feature_names": list(self.feature_names), "impute": list(self.impute), "mean": list(self.mean),
