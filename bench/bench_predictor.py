@@ -1,6 +1,10 @@
 """End-to-end predictor latency beside its physical floor on this CPU (run by hand).
 
-    .venv/bin/python bench/bench_predictor.py [BUNDLE] [--runs 50] [--out bench/results/predictor.json]
+    nice -n 19 .venv/bin/python bench/bench_predictor.py [BUNDLE] [--runs 30] [--runtimes tf.function,tflite,...]
+
+Prints a markdown table per runtime (see bench/bench_runtimes.py): p50/p95 of the network calls and of
+the model stages, their ratio to the FLOP floor and to naive per-image `model.predict`, and whether
+the outputs match the Keras reference; JSON in bench/results/predictor-<bundle>-runtimes.json.
 
 Why: "is 300 ms per image good?" has no answer without a floor. The floor is
 the arithmetic a prediction needs (model FLOPs x members x TTA flips) divided
@@ -10,8 +14,8 @@ run far below matmul peak, so the ratio measured/floor says how much of the
 time is kernel efficiency and Python/preprocessing overhead, not model size.
 
 Measured: `load_image(png bytes)` + `Predictor.predict(record)` on a 500 x 400
-(W x H) synthetic ultrasound image (pipeline.synthetic), N runs after warm-up:
-p50, p95 and per-stage medians (the Predictor's own `timings_ms`).
+(W x H) synthetic ultrasound image (pipeline.synthetic) or `--image FILE`, every
+runtime once per run, interleaved, N runs after warm-up.
 
 FLOPs, two independent counts per model at batch 1:
 - `graph`: TensorFlow's op-statistics profiler (tf.compat.v1.profiler,
@@ -21,7 +25,10 @@ FLOPs, two independent counts per model at batch 1:
   pooling are not registered and so not counted (small).
 - `layers`: 2 x multiply-accumulates of Conv/Depthwise/Separable/Dense layers,
   from kernel shapes and output sizes by walking the Keras layers.
-The floor uses the `graph` count (the larger, more complete one).
+The floor uses the `graph` count (the larger, more complete one), times every
+input a prediction runs: 2 flips for seg and refine, and for the classifier
+2 flips x 4 views when the card has `tta_views` (reports before 2026-12-04
+counted the classifier at 2 inputs, so their floor was 1.9x too low).
 
 The CPU is shared (e.g. with a training run): the load average before and
 after is recorded, and contended numbers are upper bounds on latency.
@@ -41,6 +48,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -113,10 +121,11 @@ def matmul_rate(n: int = 2048, repeats: int = 10) -> dict[str, float]:
 
 
 def model_flops(bundle: Path, card) -> dict[str, object]:
-    """Per-model counts and the total per image (all members, all TTA flips) of a `BundleCard`."""
+    """Per-model counts and the total per image (all members, TTA flips and classifier views) of a `BundleCard`."""
     import keras
 
     flips = 2 if card.tta_flip else 1
+    views = 4 if card.tta_views else 1
     per_model, total_graph, total_layers = [], 0, 0
     for i, member in enumerate(card.members):
         for role, rel in member.weight_files.items():
@@ -124,78 +133,61 @@ def model_flops(bundle: Path, card) -> dict[str, object]:
             g, lw = graph_flops(model), layer_flops(model)
             per_model.append({"member": i, "model": role, "input": list(model.input_shape[1:]),
                               "graph_flops": g, "layer_flops": lw, "params": int(model.count_params())})
-            total_graph += g * flips
-            total_layers += lw * flips
-    return {"tta_flips": flips, "members": len(card.members), "per_model": per_model,
+            inputs = flips * (views if role == "cls" else 1)
+            total_graph += g * inputs
+            total_layers += lw * inputs
+    return {"tta_flips": flips, "cls_views": views, "members": len(card.members), "per_model": per_model,
             "per_image_graph_flops": total_graph, "per_image_layer_flops": total_layers}
-
-
-def measure(bundle: Path, png: bytes, runs: int, warmup: int) -> dict[str, object]:
-    from pipeline.io import load_image
-    from pipeline.predictor import Predictor
-
-    t0 = time.perf_counter()
-    predictor = Predictor(bundle)
-    load_s = time.perf_counter() - t0
-    samples: dict[str, list[float]] = {}
-    for i in range(warmup + runs):
-        t0 = time.perf_counter()
-        record = load_image(png)
-        t1 = time.perf_counter()
-        pred = predictor.predict(record)
-        t2 = time.perf_counter()
-        if i < warmup:
-            continue
-        stages = {"load_image": (t1 - t0) * 1000, **{k: v for k, v in pred.timings_ms.items() if k != "total"},
-                  "predict": (t2 - t1) * 1000, "end_to_end": (t2 - t0) * 1000}
-        for key, value in stages.items():
-            samples.setdefault(key, []).append(value)
-    e2e = np.array(samples["end_to_end"])
-    return {"bundle_load_s": round(load_s, 2), "runs": runs, "warmup": warmup,
-            "p50_ms": float(np.percentile(e2e, 50)), "p95_ms": float(np.percentile(e2e, 95)),
-            "mean_ms": float(e2e.mean()), "stage_median_ms": {k: float(np.median(v)) for k, v in samples.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("bundle", nargs="?", default=str(ROOT / "shipped" / "busbra"))  # what `make run` serves
-    parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--size", default="500x400", help="W x H of the test image")
+    parser.add_argument("--runtimes", default="tf.function,xla,tflite,tflite:1,onnx",
+                        help="comma-separated (pipeline.runtimes); tflite:N = N threads")
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--size", default="500x400", help="W x H of the synthetic test image")
+    parser.add_argument("--image", help="an image file instead of the synthetic one (e.g. a BUS-BRA PNG)")
     parser.add_argument("--matmul", type=int, default=2048)
     parser.add_argument("--matmul-repeats", type=int, default=10)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "predictor.json"))
+    parser.add_argument("--out", help="JSON path (default bench/results/predictor-<bundle>-runtimes.json)")
     args = parser.parse_args(argv)
 
     import tensorflow as tf
 
+    from bench_runtimes import compare, markdown_table
     from pipeline.bundle import read_bundle_card
 
     bundle = Path(args.bundle)
     card = read_bundle_card(bundle)
     width, height = (int(v) for v in args.size.lower().split("x"))
-    png = ultrasound_png(width, height)
+    png = Path(args.image).read_bytes() if args.image else ultrasound_png(width, height)
     load_before = os.getloadavg()
-    latency = measure(bundle, png, args.runs, args.warmup)
     rate = matmul_rate(args.matmul, args.matmul_repeats)
+    comparison = compare(bundle, png, [r.strip() for r in args.runtimes.split(",") if r.strip()], args.runs, args.warmup)
+    rate_after = matmul_rate(args.matmul, args.matmul_repeats)
+    if rate_after["best_gflops"] > rate["best_gflops"]:
+        rate = rate_after
     flops = model_flops(bundle, card)
     load_after = os.getloadavg()
     floor_ms = flops["per_image_graph_flops"] / (rate["best_gflops"] * 1e9) * 1000
-    model_ms = latency["stage_median_ms"].get("segment", 0) + latency["stage_median_ms"].get("classify", 0)
     result = {
-        "bundle": str(bundle), "bundle_name": card.name, "image": {"width": width, "height": height, "png_bytes": len(png)},
-        "latency": latency, "flops": flops, "matmul": rate,
-        "floor_ms": floor_ms, "model_stages_ms": model_ms, "model_stages_over_floor": model_ms / floor_ms if floor_ms else None,
+        "bundle": str(bundle), "bundle_name": card.name, "bundle_version": card.version,
+        "image": args.image or {"width": width, "height": height, "png_bytes": len(png)},
+        "comparison": comparison, "flops": flops, "matmul": rate, "floor_ms": floor_ms,
         "machine": {"cpus": os.cpu_count(), "processor": _cpu_name(), "python": platform.python_version(),
                     "tensorflow": tf.__version__, "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()},
         "load_average_before": load_before, "load_average_after": load_after,
-        "contended": max(load_before[0], load_after[0]) > 0.5 * (os.cpu_count() or 1),
+        "contended": max(load_before[0], load_after[0], comparison["load_average_per_run"]["max"]) > 0.5 * (os.cpu_count() or 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    out = Path(args.out)
+    out = Path(args.out or ROOT / "bench" / "results" / f"predictor-{card.name}-runtimes.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
-    _print_table(result)
+    _print_summary(result)
+    print()
+    print(markdown_table(comparison, floor_ms))
     print(f"\nwritten: {out}")
     return 0
 
@@ -210,26 +202,20 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def _print_table(r: dict) -> None:
-    lat, fl, mm = r["latency"], r["flops"], r["matmul"]
-    print(f"bundle {r['bundle_name']} ({fl['members']} member(s), TTA flips x{fl['tta_flips']}), "
-          f"image {r['image']['width']}x{r['image']['height']}, {lat['runs']} runs after {lat['warmup']} warm-up")
-    print(f"{'stage':<14}{'median ms':>11}")
-    for key, value in lat["stage_median_ms"].items():
-        print(f"{key:<14}{value:>11.1f}")
-    print(f"end-to-end p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms")
-    print(f"\n{'model':<10}{'input':>14}{'params':>10}{'graph MFLOPs':>14}{'layer MFLOPs':>14}")
+def _print_summary(r: dict) -> None:
+    fl, mm, cmp = r["flops"], r["matmul"], r["comparison"]
+    print(f"bundle {r['bundle_name']} {r['bundle_version']} ({fl['members']} member(s), flips x{fl['tta_flips']}, "
+          f"classifier views x{fl['cls_views']}), {cmp['runs']} interleaved runs after {cmp['warmup']} warm-up")
     for m in fl["per_model"]:
-        print(f"{m['member']}:{m['model']:<8}{'x'.join(map(str, m['input'])):>14}{m['params']:>10,}"
-              f"{m['graph_flops'] / 1e6:>14.1f}{m['layer_flops'] / 1e6:>14.1f}")
-    print(f"per image (all members and flips): {fl['per_image_graph_flops'] / 1e9:.3f} GFLOPs (graph), "
-          f"{fl['per_image_layer_flops'] / 1e9:.3f} GFLOPs (layers)")
-    print(f"float32 matmul {mm['n']}x{mm['n']}: best {mm['best_gflops']:.1f} GFLOP/s, median {mm['median_gflops']:.1f}")
-    print(f"floor (FLOPs / best matmul rate): {r['floor_ms']:.2f} ms; measured segment+classify {r['model_stages_ms']:.1f} ms "
-          f"= {r['model_stages_over_floor']:.1f}x the floor")
+        print(f"  {m['member']}:{m['model']:<7} input {'x'.join(map(str, m['input']))}, {m['params']:,} params, "
+              f"{m['graph_flops'] / 1e6:.1f} MFLOPs (graph), {m['layer_flops'] / 1e6:.1f} (layers)")
+    print(f"per image: {fl['per_image_graph_flops'] / 1e9:.3f} GFLOPs; float32 matmul {mm['n']}: best "
+          f"{mm['best_gflops']:.1f} GFLOP/s -> floor {r['floor_ms']:.2f} ms")
+    la = cmp["load_average_per_run"]
     if r["contended"]:
-        print(f"NOTE: CPU contended (load average {r['load_average_before'][0]:.1f} -> {r['load_average_after'][0]:.1f} "
-              f"on {r['machine']['cpus']} cores): latencies are upper bounds, the matmul rate a lower bound.")
+        print(f"NOTE: CPU contended (load average {la['min']:.1f}-{la['max']:.1f} on {r['machine']['cpus']} cores): "
+              "every time is an upper bound and the floor too (the matmul rate is a lower bound); the runtimes "
+              "shared the same load, so their ratios compare.")
 
 
 if __name__ == "__main__":

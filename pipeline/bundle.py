@@ -8,6 +8,7 @@ Integrity. `write_bundle_card` records the sha256 of every weights file a member
 (`weights_sha256`) and `read_bundle_card` checks each one (once per file size/mtime in a
 process): a changed or damaged file is refused with a BundleError naming it. Cards written
 before the hashes (schema 1) load with a warning, unless their `content_sha256` covers them.
+Exported runtime artefacts (`card.runtime`, e.g. TFLite) are checked the same way when present.
 
 Versions come from the content. `write_bundle_card` hashes the members' weight files and the
 card's inference-relevant fields (everything but provenance, metrics and the version itself)
@@ -228,6 +229,7 @@ def read_bundle_card(bundle_dir: str | Path, require_weights: bool = True, verif
         raise BundleError(f"bundle {bundle_dir.name} is incomplete: {stage} weights {rel!r} are missing")
     if verify and not missing:
         _check_weights(bundle_dir, card)
+        _check_runtime(bundle_dir, card)
         expected = card.content_sha256
         if expected:
             actual = content_sha256(bundle_dir, raw)  # over the JSON as stored: what its writer hashed
@@ -262,6 +264,21 @@ def _check_weights(bundle_dir: Path, card: BundleCard) -> None:
                 f"bundle {bundle_dir.name}: the weights file {rel} does not match the sha256 recorded in bundle.json "
                 f"(recorded {expected[:12]}…, file {actual[:12]}…): it was changed or damaged after the bundle was "
                 "written; restore the file or retrain"
+            )
+
+
+def _check_runtime(bundle_dir: Path, card: BundleCard) -> None:
+    """Each exported runtime artefact that is present against its sha256 (an absent one is simply not
+    used: the predictor falls back to the Keras weights, see pipeline.runtimes)."""
+    if card.runtime is None:
+        return
+    for rel, expected in card.runtime.sha256.items():
+        path = bundle_dir / rel
+        if path.is_file() and file_sha256(path) != expected:
+            raise BundleError(
+                f"bundle {bundle_dir.name}: the runtime artefact {rel} does not match the sha256 recorded in "
+                "bundle.json: it was changed or damaged after export; delete it (the Keras weights are then "
+                "used) or export it again"
             )
 
 

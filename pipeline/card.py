@@ -59,6 +59,7 @@ from pipeline.card_parts import (
     presence_from_json,
     presence_to_json,
 )
+from pipeline.card_runtime import RuntimeArtefacts
 from pipeline.data_sources import DataSource, data_sources_for
 from pipeline.presence import PresenceModel
 
@@ -124,6 +125,7 @@ CARD_KEYS = (
     "metrics",
     "content_sha256",
     "stacking",
+    "runtime",
 )
 # facts about a folder as read by schema-1 programs (never part of a card)
 FOLDER_KEYS = ("path", "has_weights")
@@ -148,6 +150,7 @@ class BundleCard:
     presence: PresenceModel | None = None  # None: a lesion is reported whenever the mask is big enough
     ood: Mapping[str, Any] | None = None  # the OOD fingerprint (its own format: pipeline.ood.Fingerprint)
     stacking: Mapping[str, Any] | None = None  # the stacked CNN + descriptor model's record (pipeline.stacking_apply)
+    runtime: RuntimeArtefacts | None = None  # exported artefacts run instead of Keras (pipeline.runtimes)
     models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # role -> architecture spec
     training: Training = Training()
     metrics: Metrics = Metrics()
@@ -224,6 +227,7 @@ class BundleCard:
             as_object(spec, f"models.{role}")
         calibration = raw.get("calibration")
         presence = raw.get("presence")
+        runtime = raw.get("runtime")
         return cls(
             format_version=format_version,
             schema_version=schema,
@@ -243,6 +247,7 @@ class BundleCard:
             presence=None if not presence else presence_from_json(presence),
             ood=obj(raw, "ood"),
             stacking=obj(raw, "stacking"),
+            runtime=None if not runtime else RuntimeArtefacts.from_json(runtime),
             members=members,
             weights_sha256=dict(hashes),
             models={role: dict(spec) for role, spec in models.items()},
@@ -293,6 +298,8 @@ class BundleCard:
         )
         if self.stacking is not None:
             out["stacking"] = dict(self.stacking)
+        if self.runtime is not None:
+            out["runtime"] = self.runtime.to_json()
         if self.content_sha256 is not None:
             out["content_sha256"] = self.content_sha256
         return {**out, **self.extra}

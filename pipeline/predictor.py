@@ -1,8 +1,12 @@
 """The Predictor: one image in, mask + diagnosis + confidence out.
 
 Models load once per process (a gunicorn worker builds its Predictor lazily
-after fork) and run through `tf.function`s with a fixed input signature —
-per-image `model.predict` is several times slower on CPU. Training evaluation
+after fork) and run one call per stage with every member and TTA flip in one
+batch (`pipeline.runtimes`): the bundle's exported TFLite artefacts on XNNPACK
+when it carries them (made by `python -m pipeline.runtime_export BUNDLE`, sha256 in the
+card), else the Keras models in a `tf.function` with a fixed input signature —
+per-image `model.predict` is several times slower on CPU. `LESIONLENS_RUNTIME`
+(or `runtime=`) forces one ("tf.function", "tflite", "xla"). Training evaluation
 uses this very class (`Predictor.from_models`), so reported metrics come from
 the same code path the clinic uses.
 """
@@ -10,6 +14,7 @@ the same code path the clinic uses.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -121,7 +126,8 @@ def describe_in_words(gray: np.ndarray, mask: np.ndarray, spacing_mm) -> dict[st
 class Predictor:
     """Segment (whole image, then the lesion window) + classify one image with a bundle's members."""
 
-    def __init__(self, bundle_dir: str | Path):
+    def __init__(self, bundle_dir: str | Path, runtime: str | None = None):
+        """`runtime`: None/"auto" runs the bundle's exported artefacts when present and fresh, else Keras."""
         import keras
 
         card = read_bundle_card(bundle_dir)  # validated, weights checked against their sha256
@@ -134,7 +140,15 @@ class Predictor:
                     refine_models.append(keras.saving.load_model(Path(bundle_dir) / member.refine, compile=False))
             except Exception as exc:  # keras raises many types for damaged files
                 raise BundleError(f"bundle {Path(bundle_dir).name}: cannot load weights ({type(exc).__name__})") from exc
-        self._setup(seg_models, cls_models, InferenceSettings.from_card(card), card, refine_models)
+        runtime = runtime or os.environ.get("LESIONLENS_RUNTIME") or "auto"
+        artefacts = None
+        if runtime in ("auto", "tflite") or runtime.startswith("tflite:"):
+            from pipeline.runtime_export import bundle_artefacts
+
+            artefacts = bundle_artefacts(bundle_dir, card)
+            if runtime == "auto":
+                runtime = "tflite" if artefacts else "tf.function"
+        self._setup(seg_models, cls_models, InferenceSettings.from_card(card), card, refine_models, runtime, artefacts)
         self.fusion = _matching_fusion(bundle_dir, self.name)
         from pipeline.stacking_apply import load_stacking
 
@@ -142,14 +156,14 @@ class Predictor:
 
     @classmethod
     def from_models(cls, seg_models, cls_models, settings: InferenceSettings, card: BundleCard | None = None,
-                    refine_models=()) -> "Predictor":
+                    refine_models=(), runtime: str = "tf.function") -> "Predictor":
         self = cls.__new__(cls)
-        self._setup(list(seg_models), list(cls_models), settings, card, list(refine_models))
+        self._setup(list(seg_models), list(cls_models), settings, card, list(refine_models), runtime)
         return self
 
     def _setup(self, seg_models, cls_models, settings: InferenceSettings, card: BundleCard | None,
-               refine_models=()) -> None:
-        import tensorflow as tf
+               refine_models=(), runtime: str = "tf.function", artefacts: dict[str, bytes] | None = None) -> None:
+        from pipeline.runtimes import build_runners
 
         refine_models = list(refine_models)
         if settings.refine_size and not refine_models:
@@ -164,24 +178,19 @@ class Predictor:
         self.fusion = None  # a FusionModel when the bundle folder holds a matching fusion.json
         self.stacking = None  # a StackedModel (CNN + descriptors) when the bundle folder holds stacking.json
         self.name, self.version = card.identity if card else ("in-training", "0")
-        s, c, r = settings.seg_size, settings.cls_size, max(settings.refine_size, 8)
-
-        @tf.function(input_signature=[tf.TensorSpec([None, s, s, 1], tf.float32)], reduce_retracing=True)
-        def segment(batch):
-            return tf.stack([tf.sigmoid(m(batch, training=False)) for m in seg_models])
-
-        @tf.function(input_signature=[tf.TensorSpec([None, c, c, 2], tf.float32)], reduce_retracing=True)
-        def classify(batch):
-            return tf.stack([m(batch, training=False) for m in cls_models])
-
-        self._segment, self._classify = segment, classify
-        self._refine = None
-        if refine_models:
-            @tf.function(input_signature=[tf.TensorSpec([None, r, r, 2], tf.float32)], reduce_retracing=True)
-            def refine(batch):
-                return tf.stack([tf.sigmoid(m(batch, training=False)) for m in refine_models])
-
-            self._refine = refine
+        sizes = (settings.seg_size, settings.cls_size, max(settings.refine_size, 8))
+        try:
+            runners = build_runners(runtime, seg_models, cls_models, refine_models, sizes, artefacts)
+        except Exception as exc:  # an artefact the interpreter refuses, a converter failure: Keras still works
+            if runtime == "tf.function":
+                raise
+            log.warning("runtime %s unavailable (%s: %s): running the Keras models", runtime, type(exc).__name__, exc)
+            runners = build_runners("tf.function", seg_models, cls_models, refine_models, sizes)
+            self.runtime_fallback = f"{runtime}: {type(exc).__name__}: {exc}"
+        else:
+            self.runtime_fallback = None  # why the asked-for runtime is not the one running (bench, logs)
+        self.runtime = runners.name  # members x batch out of every stage, numpy
+        self._segment, self._classify, self._refine = runners.seg, runners.cls, runners.refine
 
     # -- stages on work-resolution arrays (shared with training evaluation) --
     def segment_work(self, work: np.ndarray) -> np.ndarray:
@@ -189,7 +198,7 @@ class Predictor:
         box = self._steps.resize(work.shape, self.settings.seg_size)
         x = box.forward(self._steps.normalise(work))
         batch = np.stack([x, x[:, ::-1]]) if self.settings.tta_flip else x[None]
-        probs = self._segment(batch[..., None].astype(np.float32)).numpy()[..., 0]  # members x B x S x S
+        probs = self._segment(batch[..., None].astype(np.float32))[..., 0]  # members x B x S x S
         maps = [probs[:, 0]]
         if self.settings.tta_flip:
             maps.append(probs[:, 1, :, ::-1])
@@ -223,7 +232,7 @@ class Predictor:
             return prior
         x = refine_input(detail, prior, window, self.settings.refine_size)
         batch = np.stack([x, x[:, ::-1]]) if self.settings.tta_flip else x[None]
-        probs = self._refine(batch.astype(np.float32)).numpy()[..., 0]  # members x B x R x R
+        probs = self._refine(batch.astype(np.float32))[..., 0]  # members x B x R x R
         maps = [probs[:, 0]] + ([probs[:, 1, :, ::-1]] if self.settings.tta_flip else [])
         crop = np.concatenate(maps).mean(axis=0)
         from pipeline.crops import paste
@@ -275,7 +284,7 @@ class Predictor:
 
     def region_logits(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Raw logits of every member x view (their mean is what calibration is fitted on)."""
-        return self._classify(self.region_views(image, mask).astype(np.float32)).numpy().reshape(-1)
+        return self._classify(self.region_views(image, mask).astype(np.float32)).reshape(-1)
 
     def classify_work(self, work: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
         """Calibrated P(malignant) (of the mean logit, as calibration was fitted) and the spread of
