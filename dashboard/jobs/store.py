@@ -80,16 +80,6 @@ class JobStore:
         now = utcnow()
         self._update(job_id, status="running", total=total, started=now, heartbeat=now, runner=runner_name())
 
-    def progress(self, job_id: str, done: int, failed: int, message: str = "") -> bool:
-        """Record progress; returns True when a cancel was requested (checked in the same round trip)."""
-        with self.sessions() as session:
-            row = session.get(JobRow, job_id)
-            row.done, row.failed, row.heartbeat = done, failed, utcnow()
-            if message:
-                row.message = message[:2000]
-            session.commit()
-            return bool(row.cancel_requested)
-
     def advance(self, job_id: str, done: int, failed: int) -> bool:
         """Add to the counters in one UPDATE (chunks of one job on several workers add up, nothing is lost);
         returns True when a cancel was requested."""
