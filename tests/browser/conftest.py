@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.paths import REPO_ROOT
-from tests.browser.support import Gunicorn, add_user, run_cli, server_env, tiny_models_dir
+from tests.browser.support import Gunicorn, add_user, new_page, run_cli, server_env, tiny_models_dir
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -85,23 +85,13 @@ def signed_in_states(browser, live_server):
     return states
 
 
-def _new_page(browser, storage_state=None):
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, storage_state=storage_state)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.errors = errors
-    return context, page
-
-
 @pytest.fixture
 def page_as(browser, request, signed_in_states):
     """`page_as("viewer")`: a fresh browser context signed in with that role."""
     opened = []
 
     def make(role: str | None):
-        context, page = _new_page(browser, signed_in_states[role] if role else None)
+        context, page = new_page(browser, storage_state=signed_in_states[role] if role else None)
         opened.append((context, page))
         return page
 

@@ -130,3 +130,15 @@ class Gunicorn:
                 self.process.wait(timeout=10)
         if self._out is not subprocess.DEVNULL:
             self._out.close()
+
+
+def new_page(browser, timeout_ms: int = 60_000, **context_options):
+    """A fresh context (1440 x 1000, empty cache unless `storage_state` is given) and its page; the page's
+    JavaScript errors collect in `page.errors`, which every browser test asserts empty at its end."""
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, **context_options)
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.errors = errors
+    return context, page

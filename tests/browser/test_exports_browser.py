@@ -19,6 +19,7 @@ from dashboard import ids
 from pipeline.io.sample_files import dicom_bytes
 from tests.auth_helpers import PASSWORD, add_user
 from tests.browser.conftest import shot, sign_in
+from tests.browser.support import new_page
 from tests.fakes_predictor import fake_app, lesion_png
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -53,11 +54,8 @@ def fake_server(tmp_path_factory, chromium_path):
 
 
 def test_case_page_download_links_point_at_the_export_routes(browser, fake_server):
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page = new_page(browser, timeout_ms=20_000, accept_downloads=True)
+    errors = page.errors
     try:
         url, cases = fake_server["url"], fake_server["cases"]
         sign_in(page, url, fake_server["username"], PASSWORD)

@@ -26,7 +26,7 @@ from PIL import Image
 from dashboard import ids
 from pipeline.paths import REPO_ROOT, shared_data_dir
 from tests.browser.conftest import PASSWORD, shot, sign_in
-from tests.browser.support import Gunicorn, add_user, api_token, server_env
+from tests.browser.support import Gunicorn, add_user, api_token, new_page, server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.realdata]
 SHIPPED = REPO_ROOT / "shipped"
@@ -62,11 +62,8 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_newcomer_uploads_a_real_ultrasound_and_reads_the_answer(browser, shipped_server, tmp_path):
     image, expert = _breast_files()
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(120_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page = new_page(browser, timeout_ms=120_000, accept_downloads=True)
+    errors = page.errors
     try:
         sign_in(page, shipped_server.url, "newcomer")
         page.goto(shipped_server.url + "/")
