@@ -14,11 +14,14 @@ the pipeline and training read the same way without the dashboard.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from pipeline.paths import REPO_ROOT, home, models_dir, read_or_create_secret, shared_data_dir
+
+T = TypeVar("T", int, float)
 
 MB = 1024 * 1024
 PREDICT_RATE = "60/minute"
@@ -50,27 +53,22 @@ class _Env:
         return value in ("1", "true", "yes", "on")
 
     def number(self, name: str, default: float) -> float:
-        raw = self.text(name)
-        if not raw:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(f"environment variable {name} must be a number, got {raw!r}") from None
-        if not value > 0:
-            raise ValueError(f"environment variable {name} must be positive, got {raw!r}")
-        return value
+        return self._positive(name, default, float, "a number")
 
     def whole(self, name: str, default: int) -> int:
+        return self._positive(name, default, int, "a whole number")
+
+    def _positive(self, name: str, default: T, parse: Callable[[str], T], kind: str) -> T:
+        """`parse(value)` of a set variable, which must be positive; `default` when unset."""
         raw = self.text(name)
         if not raw:
             return default
         try:
-            value = int(raw)
+            value = parse(raw)
         except ValueError:
-            raise ValueError(f"environment variable {name} must be a whole number, got {raw!r}") from None
-        if value <= 0:
-            raise ValueError(f"environment variable {name} must be positive, got {value}")
+            raise ValueError(f"environment variable {name} must be {kind}, got {raw!r}") from None
+        if not value > 0:
+            raise ValueError(f"environment variable {name} must be positive, got {raw!r}")
         return value
 
 
