@@ -5,10 +5,8 @@ node A (kill -9 of its whole process group) in the middle of uploads loses no ac
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -135,6 +133,7 @@ def test_a_job_started_on_node_b_runs_on_the_celery_worker_and_shows_on_a(cluste
     from tests.unit.test_jobs_http import follow, start_body
 
     a, b = cluster["a"], cluster["b"]
+    assert upload(a, cluster["token"], seed=5).status_code == 200  # at least one case to re-score
     browser = sign_in(b.url)
     browser.get(f"{b.url}/jobs", timeout=60)
     body = start_body(model="tiny")
