@@ -88,7 +88,7 @@ def main() -> int:
     out = ROOT / "bench" / "results" / "allocator.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
-    print(f"| allocator | images/s | minor faults | user s | system s |\n|---|---:|---:|---:|---:|")
+    print("| allocator | images/s | minor faults | user s | system s |\n|---|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['allocator']} | {r['images_per_s']} | {r['minor_faults']:,} | {r['user_s']} | {r['system_s']} |")
     print(f"(load average at the end: {result['load_avg'][0]:.1f}; written to {out.relative_to(ROOT)})")

@@ -157,7 +157,7 @@ class StackedModel:
     @property
     def baseline_logit(self) -> float:
         """Log-odds of an image at the validation mean CNN logit and the training mean of every descriptor."""
-        (w_cnn, w_score), (m_cnn, m_score), (s_cnn, s_score) = self.final.coef, self.final.mean, self.final.scale
+        (_, w_score), (_, m_score), (_, s_score) = self.final.coef, self.final.mean, self.final.scale
         return self.final.intercept + w_score * (self.descriptor.intercept - m_score) / s_score
 
     def contributions(self, cnn_logit: float, features: Mapping[str, float]) -> dict[str, float]:

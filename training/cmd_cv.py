@@ -13,11 +13,8 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 
 from pipeline.datasets import load_cases
-from training.config import load_config
 from training.strategy import add_argument as add_strategy_argument, set_strategy
 
 log = logging.getLogger(__name__)
@@ -62,14 +59,9 @@ def run(args) -> int:
     from training.cv import run_cv
 
     set_strategy(args.strategy)
-    overrides = {"seed": args.seed} if args.seed is not None else {}
-    if args.init_from:
-        from training.cmd_train import check_init_source, init_from
+    from training.cmd_train import config_for
 
-        overrides.update(init_from(args.init_from))
-    cfg = load_config(args.config, overrides)
-    if args.init_from:
-        check_init_source(cfg, args.init_from)
+    cfg = config_for(args.config, {"seed": args.seed} if args.seed is not None else {}, args.init_from)
     cases = load_cases(args.dataset)
     folds = fold_assignment(cases, args.folds, args.official_folds, cfg.seed)
     only = [int(x) for x in args.only.split(",")] if args.only else None

@@ -7,7 +7,6 @@ on, so a folder with one bad file still yields every other prediction.
 from __future__ import annotations
 
 import json
-import sys
 
 
 def add_arguments(p) -> None:

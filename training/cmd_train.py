@@ -70,6 +70,16 @@ def check_init_source(cfg, bundle_dir: str) -> None:
         log.warning("--init-from: work_max_side differs from the source bundle's")
 
 
+def config_for(config_path: str | None, overrides: dict, init_bundle: str | None):
+    """The config a run trains: YAML + overrides, pointed at `--init-from`'s weights (and checked against them)."""
+    if init_bundle:
+        overrides = {**overrides, **init_from(init_bundle)}
+    cfg = load_config(config_path, overrides)
+    if init_bundle:
+        check_init_source(cfg, init_bundle)
+    return cfg
+
+
 def run(args) -> int:
     from pipeline import splits
     from training.cv import split_lists
@@ -83,11 +93,7 @@ def run(args) -> int:
         overrides["seed"] = args.seed
     if args.epochs is not None:
         overrides["seg.epochs"] = overrides["refine.epochs"] = overrides["cls.epochs"] = args.epochs
-    if args.init_from:
-        overrides.update(init_from(args.init_from))
-    cfg = load_config(args.config, overrides)
-    if args.init_from:
-        check_init_source(cfg, args.init_from)
+    cfg = config_for(args.config, overrides, args.init_from)
     cases = load_cases(args.dataset)
     test = []
     if args.holdout_fold:

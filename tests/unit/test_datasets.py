@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 
 from pipeline.datasets import load_cases, load_mask, parse_spec, read_gray
-from pipeline.errors import DatasetError
 
 
 def save_gray(path: Path, shape=(20, 30), value=100) -> Path:

@@ -6,7 +6,6 @@ import dataclasses
 import struct
 import zlib
 
-import numpy as np
 import pytest
 from PIL import ImageFile
 from pydicom.encaps import encapsulate

@@ -13,7 +13,6 @@ the cancel flag stops the runner between items.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import psutil
 import pytest

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 
 from dashboard import ids
 from dashboard.pages import case as case_page

@@ -7,7 +7,6 @@ import io
 import json
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from dashboard.store.files import LEGACY_PIXELS, PIXELS, compact, npy_bytes

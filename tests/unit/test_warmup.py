@@ -7,7 +7,6 @@ import os
 import runpy
 from types import SimpleNamespace
 
-import pytest
 
 from dashboard import warmup
 from pipeline.paths import REPO_ROOT
