@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.processes import stop_all  # noqa: E402
+
 BROKER = "redis://127.0.0.1:6379/8"
 
 
@@ -104,13 +106,7 @@ def run(n_workers: int, args: argparse.Namespace, work: Path) -> dict:
             "load_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         }
     finally:
-        for process, _ in workers:
-            process.send_signal(signal.SIGTERM)
-        for process, _ in workers:
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        stop_all([process for process, _ in workers], grace=60)
         flush()
 
 

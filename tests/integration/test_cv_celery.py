@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 import yaml
 from tests.polling import wait_for
+from tests.processes import stop_all
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,14 +155,7 @@ def test_celery_cv_survives_a_killed_worker_and_matches_local(tmp_path, redis_db
     finally:
         if cli is not None and cli.poll() is None:
             cli.kill()
-        for process, _ in workers:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(10)
+        stop_all([process for process, _ in workers])
 
     cli_text, survivor = cli_log.read_text(), survivor_log.read_text()
     assert f"fold {k}: its worker was lost: submitted again" in cli_text, cli_text[-3000:]

@@ -15,7 +15,6 @@ Redis is not reachable.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ import pytest
 from pipeline.paths import REPO_ROOT
 from tests.fakes_predictor import lesion_png, make_fake_bundle
 from tests.polling import wait_for
+from tests.processes import stop_all
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -79,14 +79,7 @@ def workers(celery_env, tmp_path):
             assert process.poll() is None, log.read_text()[-3000:]
         yield started
     finally:
-        for process, _log in started:
-            process.send_signal(signal.SIGTERM)
-        for process, _log in started:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+        stop_all([process for process, _log in started])
 
 
 def wait_end(jobs, job_id: str, timeout: float = 240) -> dict:

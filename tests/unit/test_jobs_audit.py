@@ -10,16 +10,13 @@ import pytest
 from dashboard.jobs.store import JobStore
 from dashboard.pages import jobs as jobs_page
 from tests.auth_helpers import logged_in_client
-from tests.fakes_predictor import fake_app, lesion_png, make_fake_bundle
-from tests.unit.test_jobs_http import ended, follow, start, start_body
+from tests.fakes_predictor import lesion_png
+from tests.unit.test_jobs_http import ended, follow, jobs_app, start, start_body
 
 
 @pytest.fixture
 def app(tmp_path, monkeypatch):
-    monkeypatch.setenv("LESIONLENS_PREDICTOR_FACTORY", "tests.unit.test_jobs:SlowFake")
-    app = fake_app(tmp_path)
-    make_fake_bundle(tmp_path / "models", name="fake2", version="2.0")
-    return app
+    return jobs_app(tmp_path, monkeypatch)
 
 
 def audit_rows(app, action):

@@ -22,12 +22,17 @@ from tests.fakes_predictor import fake_app, lesion_png, make_fake_bundle
 from tests.unit.test_jobs import runner_processes
 
 
-@pytest.fixture
-def app(tmp_path, monkeypatch):
+def jobs_app(tmp_path, monkeypatch):
+    """An app whose predictor is slow enough to watch a job move, with a second bundle to re-score with."""
     monkeypatch.setenv("LESIONLENS_PREDICTOR_FACTORY", "tests.unit.test_jobs:SlowFake")
     app = fake_app(tmp_path)
     make_fake_bundle(tmp_path / "models", name="fake2", version="2.0")
     return app
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    return jobs_app(tmp_path, monkeypatch)
 
 
 def outputs(*ids: tuple[str, str]) -> dict:
