@@ -41,7 +41,8 @@ def allowed_path(text: str, roots: tuple[Path, ...]) -> Path:
         raise JobError(f"{text.strip()} is outside the folders jobs may read ({', '.join(map(str, roots))}; "
                        "see LESIONLENS_JOB_ROOTS)")
     if not path.exists():
-        raise JobError(f"{text.strip()} does not exist on the server")
+        where = "" if raw.is_absolute() else f" (a relative path starts at {roots[0]}: looked for {path})"
+        raise JobError(f"{text.strip()} does not exist on the server{where}")
     return path
 
 

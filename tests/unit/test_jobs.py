@@ -112,7 +112,7 @@ def test_specs_are_validated(services, tmp_path):
         ({"kind": "batch", "source": f"folder:{tmp_path}"}, "outside the folders"),
         ({"kind": "batch", "source": "folder:../../etc"}, "outside the folders"),
         ({"kind": "batch", "source": "busi:/etc"}, "outside the folders"),
-        ({"kind": "batch", "source": "folder:missing"}, "does not exist"),
+        ({"kind": "batch", "source": "folder:missing"}, "does not exist on the server .a relative path starts at "),
         ({"kind": "batch", "source": "/etc/passwd"}, "source must be"),
     ]:
         with pytest.raises(JobError, match=message):
