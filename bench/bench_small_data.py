@@ -68,6 +68,8 @@ def train(dataset: str, recipe: str) -> dict:
     elif (out / "bench_minutes.txt").exists():
         minutes = float((out / "bench_minutes.txt").read_text())
     data = json.loads(card.read_text())
+    if minutes is None:  # trained outside this bench's bookkeeping: the card's own wall clock
+        minutes = (data["training"].get("minutes") or {}).get("this_run")
     val = data["metrics"]["validation"]
     return {
         "dataset": dataset, "recipe": recipe, "minutes": minutes,
