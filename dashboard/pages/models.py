@@ -353,10 +353,11 @@ def layout(**_query):
                                     dbc.CardBody([dash_table.DataTable(
                                         id=ids.MODELS_TABLE,
                                         columns=[{"id": k, "name": n} for k, n in (
-                                            ("name", "Name"), ("version", "Version"), ("created", "Created"),
-                                            ("auc", "AUC"), ("dice", "Dice"), ("warnings", "Warnings"),
-                                            ("status", "Status"))],
+                                            # no "Created" column: the version starts with the creation time
+                                            ("name", "Name"), ("version", "Version"), ("auc", "AUC"),
+                                            ("dice", "Dice"), ("warnings", "Warnings"), ("status", "Status"))],
                                         data=bundle_rows(cards, active),
+                                        style_table={"overflowX": "auto"},  # the Status column stays reachable
                                         style_cell={"fontFamily": FONT_FAMILY, "padding": "4px 8px", "textAlign": "left",
                                                     "whiteSpace": "normal"},
                                         style_header={"fontWeight": "600"},
