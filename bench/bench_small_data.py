@@ -28,6 +28,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from pipeline.bundle import read_bundle_card  # noqa: E402
+
 WORK = ROOT / "var" / "small-data"
 BUSBRA = "busbra:../shared/data/bus-bra"
 RECIPES = {
@@ -67,15 +70,15 @@ def train(dataset: str, recipe: str) -> dict:
         (out / "bench_minutes.txt").write_text(f"{minutes}\n")
     elif (out / "bench_minutes.txt").exists():
         minutes = float((out / "bench_minutes.txt").read_text())
-    data = json.loads(card.read_text())
+    bundle = read_bundle_card(out)  # the typed card (weights checked), as every reader of a bundle
     if minutes is None:  # trained outside this bench's bookkeeping: the card's own wall clock
-        minutes = (data["training"].get("minutes") or {}).get("this_run")
-    val = data["metrics"]["validation"]
+        minutes = (bundle.training.minutes or {}).get("this_run")
+    val = bundle.metrics.validation
     return {
         "dataset": dataset, "recipe": recipe, "minutes": minutes,
-        "n_train": data["training"]["n_train"], "n_val_images": val["n_images"], "n_val_patients": val["n_patients"],
+        "n_train": bundle.training.n_train, "n_val_images": val["n_images"], "n_val_patients": val["n_patients"],
         "dice": val["dice"], "dice_ci95": val["dice_ci95"], "auc": val["auc"], "auc_ci95": val["auc_ci95"],
-        "adaptation": data["training"].get("adaptation"),
+        "adaptation": bundle.training.adaptation,
     }  # fmt: skip
 
 
