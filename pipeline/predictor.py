@@ -13,6 +13,7 @@ the same code path the clinic uses.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import time
@@ -191,6 +192,13 @@ class Predictor:
             self.runtime_fallback = None  # why the asked-for runtime is not the one running (bench, logs)
         self.runtime = runners.name  # members x batch out of every stage, numpy
         self._segment, self._classify, self._refine = runners.seg, runners.cls, runners.refine
+
+    def without_refinement(self) -> "Predictor":
+        """The same loaded models with the border stage off (the coarse map, upsampled): the refiner's gain is
+        then measured on one set of weights and one code path (`python -m training refine-gain`)."""
+        twin = copy.copy(self)
+        twin._refine = None
+        return twin
 
     # -- stages on work-resolution arrays (shared with training evaluation) --
     def segment_work(self, work: np.ndarray) -> np.ndarray:

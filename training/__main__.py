@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fuse": ("training.cmd_fuse", "fuse image model + lesion shape + patient data (cross-validated)"),
     "descriptors": ("training.cmd_descriptors", "BI-RADS lexicon descriptors of expert masks: AUC, agreement with readers, CV"),
     "stack": ("training.cmd_stack", "CNN + BI-RADS-descriptor model and shape fidelity over a CV's folds (no retraining)"),
+    "refine-gain": ("training.cmd_refine_gain", "Dice/HD95 gained by the refinement stage: each fold's held-out set, stage on vs off"),
     "radiologists": ("training.cmd_radiologists", "model vs the radiologists' BI-RADS on the same images"),
     "external": ("training.cmd_external", "evaluate a bundle on a dataset it never saw, beside its in-domain figures"),
     "ood": ("training.cmd_ood", "fit a bundle's out-of-distribution fingerprint and measure the guard's flag rates"),

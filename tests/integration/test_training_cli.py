@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -148,6 +149,18 @@ def test_cv_resumes_and_builds_ensemble(tmp_path):
     pred = Predictor(ens).predict_gray(np.full((80, 90), 120, np.uint8))
     assert 0 <= pred.probability <= 1
 
+    # the border stage's gain: the same fold weights with refinement on and off, per held-out lesion
+    assert main(["refine-gain", "--cv", str(out), "--dataset", "synthetic:36:2", "--n-boot", "20"]) == 0
+    for k in (1, 2):
+        gain = pd.read_csv(out / f"fold_{k}" / "refine_gain.csv").set_index("case_id")
+        held = pd.read_csv(out / f"fold_{k}" / "predictions.csv").set_index("case_id")
+        held = held[held["truth_has_lesion"]]
+        assert sorted(gain.index) == sorted(held.index)
+        # the refined arm is what the CV itself measured: one code path
+        assert np.allclose(gain["dice_refined"], held.loc[gain.index, "dice"], atol=0.01)
+    table = (out / "refine_gain.md").read_text()
+    assert "| fold 1 |" in table and "| pooled |" in table
+
     # a fold resumed from text-only results (results/: card + predictions, no .keras) is left out of the
     # members but still calibrates; with no weights anywhere the ensemble is refused
     for weights in (out / "fold_1").rglob("*.keras"):
@@ -159,6 +172,11 @@ def test_cv_resumes_and_builds_ensemble(tmp_path):
         weights.unlink()
     with pytest.raises(ValueError, match="weight files"):
         main_ensemble(out, tmp_path / "none")
+    # refine-gain reuses a fold's kept per-image results; a fold with neither weights nor results is named
+    (out / "fold_2" / "refine_gain.csv").unlink()
+    assert main(["refine-gain", "--cv", str(out), "--dataset", "synthetic:36:2", "--n-boot", "20"]) == 0
+    summary = json.loads((out / "refine_gain.json").read_text())
+    assert [g["scope"] for g in summary["gains"]] == ["fold 1"] and summary["not_measured"] == ["fold_2"]
 
 
 def main_ensemble(cv_dir, out):
