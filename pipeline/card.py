@@ -22,7 +22,8 @@ still written, so an older program still reads a newer card. Keys this program d
 kept (`extra`) and written back unchanged.
 
 The parts live in `pipeline.card_parts` (preprocessing, thresholds, members, training, metrics),
-`pipeline.data_sources` and `pipeline.card_fields` (the validation helpers); import them from here.
+`pipeline.data_sources` and `pipeline.card_fields` (the validation helpers, called here as
+`card_fields.opt_str(...)` so that a reader sees which calls validate); import the parts from here.
 """
 
 from __future__ import annotations
@@ -33,21 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.calibration import Calibration
-from pipeline.card_fields import (
-    CardError,
-    as_bool,
-    as_int,
-    as_list,
-    as_object,
-    as_str,
-    extra_keys,
-    obj,
-    opt_int,
-    opt_str,
-    raw_value,
-    req_str,
-    wrong,
-)
+from pipeline import card_fields
+from pipeline.card_fields import CardError
 from pipeline.card_parts import (
     Member,
     Split,
@@ -170,51 +158,54 @@ class BundleCard:
     @classmethod
     def from_json(cls, data: Any) -> "BundleCard":
         """Validate a parsed bundle.json (any schema up to SCHEMA_VERSION); CardError names the bad field."""
-        raw = as_object(data, "(the card)")
-        format_version = as_int(raw_value(raw, "format_version", "", True), "format_version")
+        raw = card_fields.as_object(data, "(the card)")
+        format_version = card_fields.as_int(card_fields.raw_value(raw, "format_version", "", True), "format_version")
         if format_version != FORMAT_VERSION:
             raise CardError("format_version", f"is {format_version}; this program reads format {FORMAT_VERSION}")
-        schema = opt_int(raw, "schema_version", minimum=1) or 1
+        schema = card_fields.opt_int(raw, "schema_version", minimum=1) or 1
         if schema > SCHEMA_VERSION:
             raise CardError(
                 "schema_version",
                 f"is {schema}: the card was written by a newer Lesion Lens (this "
                 f"program reads schemas up to {SCHEMA_VERSION}); update the program",
             )
-        version = raw_value(raw, "version", "", True)
+        version = card_fields.raw_value(raw, "version", "", True)
         if isinstance(version, bool) or not isinstance(version, (str, int)) or not str(version):
-            raise wrong("version", "a non-empty string", version)
-        name = req_str(raw, "name")
+            raise card_fields.wrong("version", "a non-empty string", version)
+        name = card_fields.req_str(raw, "name")
         if not name.strip():
             raise CardError("name", "is empty")
-        members_raw = as_list(raw, "members", "", None)
+        members_raw = card_fields.as_list(raw, "members", "", None)
         if not members_raw:
             raise CardError("members", "lists no model members")
         members = tuple(Member.from_json(m, f"members[{i}]") for i, m in enumerate(members_raw))
-        label_map = obj(raw, "label_map", required=True) or {}
+        label_map = card_fields.obj(raw, "label_map", required=True) or {}
         for key, value in label_map.items():
-            as_str(value, f"label_map.{key}")
+            card_fields.as_str(value, f"label_map.{key}")
         training = Training.from_json(raw.get("training") or {})
-        provenance_raw = obj(raw, "provenance") or {}
-        git_dirty = raw_value(provenance_raw, "git_dirty", "provenance", False)
+        provenance_raw = card_fields.obj(raw, "provenance") or {}
+        git_dirty = card_fields.raw_value(provenance_raw, "git_dirty", "provenance", False)
         provenance = Provenance(
-            git_commit=opt_str(provenance_raw, "git_commit", "provenance") or opt_str(raw, "git_commit"),
-            git_dirty=None if git_dirty is None else as_bool(git_dirty, "provenance.git_dirty"),
-            command=opt_str(provenance_raw, "command", "provenance"),
-            tensorflow=opt_str(raw, "tensorflow"),
-            keras=opt_str(raw, "keras"),
+            git_commit=card_fields.opt_str(provenance_raw, "git_commit", "provenance")
+            or card_fields.opt_str(raw, "git_commit"),
+            git_dirty=None if git_dirty is None else card_fields.as_bool(git_dirty, "provenance.git_dirty"),
+            command=card_fields.opt_str(provenance_raw, "command", "provenance"),
+            tensorflow=card_fields.opt_str(raw, "tensorflow"),
+            keras=card_fields.opt_str(raw, "keras"),
         )
         if "data_sources" in raw:
             sources = tuple(
                 DataSource.from_json(s, f"data_sources[{i}]")
-                for i, s in enumerate(as_list(raw, "data_sources", "", []))
+                for i, s in enumerate(card_fields.as_list(raw, "data_sources", "", []))
             )
         else:  # schema 1: what `training.dataset` names
             sources = data_sources_for(training.dataset)
-        hashes = obj(raw, "weights_sha256") or {}
+        hashes = card_fields.obj(raw, "weights_sha256") or {}
         for rel, digest in hashes.items():
             if not isinstance(digest, str) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-                raise wrong(f"weights_sha256.{rel}", "a sha256 hex digest (64 lowercase hex digits)", digest)
+                raise card_fields.wrong(
+                    f"weights_sha256.{rel}", "a sha256 hex digest (64 lowercase hex digits)", digest
+                )
         files = [rel for m in members for rel in m.weight_files.values()]
         if schema >= 2:
             unhashed = [rel for rel in files if rel not in hashes]
@@ -222,9 +213,9 @@ class BundleCard:
                 raise CardError(
                     f"weights_sha256.{unhashed[0]}", "is missing (schema 2 records every weights file's sha256)"
                 )
-        models = obj(raw, "models") or {}
+        models = card_fields.obj(raw, "models") or {}
         for role, spec in models.items():
-            as_object(spec, f"models.{role}")
+            card_fields.as_object(spec, f"models.{role}")
         calibration = raw.get("calibration")
         presence = raw.get("presence")
         runtime = raw.get("runtime")
@@ -233,28 +224,28 @@ class BundleCard:
             schema_version=schema,
             name=name,
             version=str(version),
-            created=opt_str(raw, "created"),
-            intended_use=opt_str(raw, "intended_use") or INTENDED_USE,
+            created=card_fields.opt_str(raw, "created"),
+            intended_use=card_fields.opt_str(raw, "intended_use") or INTENDED_USE,
             provenance=provenance,
             data_sources=sources,
-            preprocessing=Preprocessing.from_json(raw_value(raw, "preprocessing", "", True)),
+            preprocessing=Preprocessing.from_json(card_fields.raw_value(raw, "preprocessing", "", True)),
             label_map={str(k): str(v) for k, v in label_map.items()},
-            has_normal=as_bool(raw.get("has_normal", False), "has_normal"),
-            thresholds=Thresholds.from_json(raw_value(raw, "thresholds", "", True)),
+            has_normal=card_fields.as_bool(raw.get("has_normal", False), "has_normal"),
+            thresholds=Thresholds.from_json(card_fields.raw_value(raw, "thresholds", "", True)),
             calibration=None if not calibration else calibration_from_json(calibration),
-            tta_flip=as_bool(raw.get("tta_flip", True), "tta_flip"),
-            tta_views=as_bool(raw.get("tta_views", False), "tta_views"),
+            tta_flip=card_fields.as_bool(raw.get("tta_flip", True), "tta_flip"),
+            tta_views=card_fields.as_bool(raw.get("tta_views", False), "tta_views"),
             presence=None if not presence else presence_from_json(presence),
-            ood=obj(raw, "ood"),
-            stacking=obj(raw, "stacking"),
+            ood=card_fields.obj(raw, "ood"),
+            stacking=card_fields.obj(raw, "stacking"),
             runtime=None if not runtime else RuntimeArtefacts.from_json(runtime),
             members=members,
             weights_sha256=dict(hashes),
             models={role: dict(spec) for role, spec in models.items()},
             training=training,
             metrics=Metrics.from_json(raw.get("metrics") or {}),
-            content_sha256=opt_str(raw, "content_sha256"),
-            extra=extra_keys(raw, CARD_KEYS + FOLDER_KEYS),
+            content_sha256=card_fields.opt_str(raw, "content_sha256"),
+            extra=card_fields.extra_keys(raw, CARD_KEYS + FOLDER_KEYS),
         )
 
     # -- writing -------------------------------------------------------------------------------------
