@@ -9,6 +9,8 @@ opacity. Window/level re-renders the display from the stored modality pixels
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
@@ -19,7 +21,7 @@ from dashboard.components.cards import label_badge, metadata_list, no_lesion, pr
 from dashboard.components.fusion import fusion_block
 from dashboard.pages import case_delete
 from dashboard.exports.links import case_export_row
-from dashboard.figures.image import ImageLayer, case_image_figure, probability_heatmap_figure
+from dashboard.figures.image import CaseImage, ImageLayer, case_image_figure, probability_heatmap_figure
 from dashboard.figures.overlay import level_width_to_window
 from dashboard.figures.style import PREDICTION_COLOR, TRUTH_COLOR, empty_figure
 from dashboard.pages.clicks import require_click
@@ -58,13 +60,13 @@ def case_figures(row, prediction, model, style: str, opacity: float, window: tup
         layers.append(ImageLayer(overlay_url(row.id, "pred", style, model, str(prediction.id)),
                                  "Prediction", PREDICTION_COLOR, opacity))
     fig_height = fitted_height(row.width, row.height, row.has_truth_mask)
-    pred_fig = case_image_figure(row.width, row.height, base, layers, spacing_mm=spacing, fig_height=fig_height)
+    image = CaseImage(row.width, row.height, base, tuple(layers), spacing_mm=spacing, fig_height=fig_height)
+    pred_fig = case_image_figure(image)
     truth_fig = None
     if row.has_truth_mask:
         truth_layer = ImageLayer(overlay_url(row.id, "truth", style, None, row.sha256[:12]), "Ground truth",
                                  TRUTH_COLOR, opacity)
-        truth_fig = case_image_figure(row.width, row.height, base, [truth_layer], spacing_mm=spacing,
-                                      fig_height=fig_height)
+        truth_fig = case_image_figure(replace(image, layers=(truth_layer,)))
     return pred_fig, truth_fig
 
 

@@ -31,7 +31,7 @@ from dash import Input, Output, State, dcc, html
 from dashboard import ids
 from dashboard.auth import CLINICIAN, audit, require
 from dashboard.components.cards import label_badge, prediction_block, shown_label
-from dashboard.figures.image import ImageLayer, case_image_figure_dict
+from dashboard.figures.image import CaseImage, ImageLayer, case_image_figure_dict
 from dashboard.figures.style import PREDICTION_COLOR
 from dashboard.routes import file_url, overlay_url
 from dashboard.services import current_services
@@ -156,11 +156,12 @@ def existing_notice(case) -> dbc.Alert:
 def _result_card(name: str, result: dict, item: dict | None = None) -> dbc.Card:
     row, case = result["row"], result["case"]
     item = item or {}
-    layers = [ImageLayer(overlay_url(case.id, "pred", "fill", result["model"], str(row.id)), "Prediction (mask)",
-                         PREDICTION_COLOR, 0.45)]
+    layer = ImageLayer(overlay_url(case.id, "pred", "fill", result["model"], str(row.id)), "Prediction (mask)",
+                       PREDICTION_COLOR, 0.45)
     spacing = (case.spacing_row_mm, case.spacing_col_mm) if case.spacing_row_mm else None
-    figure = case_image_figure_dict(case.width, case.height, file_url(case.id, "display.png", case.sha256[:12]), layers,
-                               spacing_mm=spacing, fig_height=380)
+    image = CaseImage(case.width, case.height, file_url(case.id, "display.png", case.sha256[:12]), (layer,),
+                      spacing_mm=spacing, fig_height=380)
+    figure = case_image_figure_dict(image)
     return dbc.Card(
         [
             dbc.CardHeader([html.Span(name, className="me-2"), label_badge(shown_label(row), "fs-6")]),

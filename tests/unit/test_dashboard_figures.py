@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from dashboard.figures.image import ImageLayer, case_image_figure, probability_heatmap_figure
+from dashboard.figures.image import CaseImage, ImageLayer, case_image_figure, probability_heatmap_figure
 from dashboard.figures.metric_charts import (
     calibration_figure,
     confusion_matrix_figure,
@@ -70,15 +72,15 @@ def test_downsample_keeps_mean():
 
 
 def test_case_image_figure_layers_and_units():
-    layers = [ImageLayer("/files/x/overlay.png?layer=pred", "Prediction", PREDICTION_COLOR, 0.3)]
-    fig = case_image_figure(500, 400, "/files/x/display.png", layers, spacing_mm=(0.1, 0.1))
+    layers = (ImageLayer("/files/x/overlay.png?layer=pred", "Prediction", PREDICTION_COLOR, 0.3),)
+    fig = case_image_figure(CaseImage(500, 400, "/files/x/display.png", layers, spacing_mm=(0.1, 0.1)))
     assert [img.source for img in fig.layout.images] == ["/files/x/display.png", "/files/x/overlay.png?layer=pred"]
     assert fig.layout.images[1].opacity == pytest.approx(0.3)
     x_title, y_title = _texts(fig)
     assert "mm" in x_title and "px" in y_title
     assert fig.layout.yaxis.range == (400, 0)  # rows go down like every viewer
     assert fig.layout.yaxis.scaleanchor == "x"
-    assert "px" in _texts(case_image_figure(10, 10, "/b.png"))[0]
+    assert "px" in _texts(case_image_figure(CaseImage(10, 10, "/b.png")))[0]
 
 
 def test_probability_heatmap_scale():
@@ -233,7 +235,8 @@ def test_partial_plotlyjs_bundle_matches_plotly_py_and_covers_our_traces():
 
     assert plotlyjs.bundled_version() == get_plotlyjs_version() == plotlyjs.PLOTLYJS_VERSION == vendored
     used = {trace.type for fig in _cohort_figures().values() for trace in fig.data}
-    used |= {trace.type for trace in case_image_figure(10, 10, "/a.png", [ImageLayer("/b.png", "x", "#000")]).data}
+    image = CaseImage(10, 10, "/a.png", (ImageLayer("/b.png", "x", "#000"),))
+    used |= {trace.type for trace in case_image_figure(image).data}
     used |= {trace.type for trace in probability_heatmap_figure(np.zeros((4, 4)), "/a.png").data}
     assert used <= plotlyjs.TRACE_TYPES, used - plotlyjs.TRACE_TYPES
 
@@ -282,16 +285,17 @@ def test_case_image_figure_dict_is_the_same_figure_fast():
 
     from dashboard.figures.image import case_image_figure_dict
 
-    layers = [ImageLayer("/files/c1/pred.png?v=2", "Prediction (mask)", "#E69F00", 0.45)]
-    slow = case_image_figure(500, 400, "/files/c1/display.png?v=a", layers, spacing_mm=(0.1, 0.2), fig_height=380)
-    fast = case_image_figure_dict(500, 400, "/files/c1/display.png?v=a", layers, spacing_mm=(0.1, 0.2), fig_height=380)
+    layers = (ImageLayer("/files/c1/pred.png?v=2", "Prediction (mask)", "#E69F00", 0.45),)
+    image = CaseImage(500, 400, "/files/c1/display.png?v=a", layers, spacing_mm=(0.1, 0.2), fig_height=380)
+    slow = case_image_figure(image)
+    fast = case_image_figure_dict(image)
     dump = lambda f: json.dumps(f, cls=PlotlyJSONEncoder, sort_keys=True)  # noqa: E731
     assert dump(fast) == dump(slow.to_plotly_json())
-    other = case_image_figure_dict(500, 400, "/files/c2/display.png", [ImageLayer("/o.png", "Prediction (mask)",
-                                                                                  "#E69F00", 0.3)], fig_height=380)
+    other_layer = ImageLayer("/o.png", "Prediction (mask)", "#E69F00", 0.3)
+    other = case_image_figure_dict(CaseImage(500, 400, "/files/c2/display.png", (other_layer,), fig_height=380))
     assert other["layout"]["images"][0]["source"] == "/files/c2/display.png"
     assert other["layout"]["images"][1]["opacity"] == 0.3 and fast["layout"]["images"][1]["opacity"] == 0.45
     started = time.perf_counter()
     for _ in range(20):
-        case_image_figure_dict(500, 400, "/x.png", layers, spacing_mm=(0.1, 0.2), fig_height=380)
+        case_image_figure_dict(replace(image, base_url="/x.png"))
     assert (time.perf_counter() - started) / 20 < 0.02
