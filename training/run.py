@@ -54,30 +54,29 @@ def preprocessing_for(cfg: TrainConfig) -> Preprocessing:
     )
 
 
-def settings_for(cfg: TrainConfig, has_normal: bool, threshold: float = 0.5,
-                 calibration: Calibration = Calibration(), presence: PresenceModel | None = None) -> InferenceSettings:
-    pre = preprocessing_for(cfg)
-    return InferenceSettings(
-        detail_max_side=pre.detail_max_side,
-        refine_size=pre.refine_input_size,
-        refine_margin=pre.refine_margin,
-        presence=presence,
-        work_max_side=pre.work_max_side,
-        seg_size=pre.seg_input_size,
-        cls_size=pre.cls_input_size,
-        margin=pre.margin,
-        malignant_threshold=threshold,
+def inference_card(cfg: TrainConfig, has_normal: bool, threshold: float = 0.5,
+                   calibration: Calibration = Calibration(), presence: PresenceModel | None = None) -> BundleCard:
+    """The part of this run's card that the predictor reads (preprocessing, thresholds, calibration,
+    test-time augmentation, presence); the run's bundle card is this one plus its name, members and record."""
+    return BundleCard(
+        name="",
+        version="",
+        preprocessing=preprocessing_for(cfg),
+        has_normal=has_normal,
+        thresholds=Thresholds(malignant=threshold, segmentation=0.5, min_lesion_fraction=cfg.min_lesion_fraction),
         calibration=calibration,
-        min_lesion_fraction=cfg.min_lesion_fraction,
         tta_flip=cfg.tta_flip,
         tta_views=cfg.tta_views,
-        has_normal=has_normal,
-        downscale=pre.downscale,
-        normalisation=pre.normalisation,
-        resize=pre.resize,
+        presence=presence,
+        members=(),
     )
 
 
+def settings_for(cfg: TrainConfig, has_normal: bool, threshold: float = 0.5,
+                 calibration: Calibration = Calibration(), presence: PresenceModel | None = None) -> InferenceSettings:
+    """The predictor's settings while training: read from the card through `InferenceSettings.from_card`,
+    as serving reads the bundle, so validation during training runs exactly what the bundle will run."""
+    return InferenceSettings.from_card(inference_card(cfg, has_normal, threshold, calibration, presence))
 
 
 def fit_presence_on(seg_only: Predictor, val, cfg: TrainConfig) -> PresenceModel | None:
@@ -164,17 +163,11 @@ def train_bundle(
     if refiners:
         refiners[0].save(member_dir / "refine.keras")
         member = replace(member, refine="members/0/refine.keras")
-    card = BundleCard(
+    card = replace(
+        inference_card(cfg, has_normal, threshold, calibration, presence),
         name=name,
         version=time.strftime("%Y%m%d-%H%M%S"),
-        preprocessing=preprocessing_for(cfg),
         label_map={"0": "benign", "1": "malignant"},
-        has_normal=has_normal,
-        thresholds=Thresholds(malignant=threshold, segmentation=0.5, min_lesion_fraction=cfg.min_lesion_fraction),
-        calibration=calibration,
-        tta_flip=cfg.tta_flip,
-        tta_views=cfg.tta_views,
-        presence=presence,
         ood=fingerprint.to_card(),
         members=(member,),
         models={"segmentation": cfg.seg.model.to_dict(), "classifier": cfg.cls.model.to_dict(),
