@@ -21,7 +21,7 @@ from pydicom.uid import UID
 
 from pipeline.deid.core import BURNED_IN_WARNING, DeidentificationError, checked_salt, deidentify
 from pipeline.errors import ImageLoadError
-from pipeline.io.dicom_header import check_sequence_depth, read_dataset
+from pipeline.io.dicom_header import NESTED_TOO_DEEPLY, check_sequence_depth, read_dataset
 from pipeline.io.failures import CONTROL_FLOW
 from pipeline.io.limits import Limits
 from pipeline.io.sniff import DICOM, sniff_format
@@ -58,7 +58,7 @@ def deidentify_bytes(
     except MemoryError:
         raise ImageLoadError("DICOM file is too large to de-identify in the available memory") from None
     except RecursionError:
-        raise ImageLoadError("DICOM file has sequences nested too deeply to read") from None
+        raise ImageLoadError(NESTED_TOO_DEEPLY) from None
     except CONTROL_FLOW:
         raise
     except Exception as exc:  # noqa: BLE001 - only readable errors leave this module

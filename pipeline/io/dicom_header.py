@@ -28,6 +28,8 @@ _PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
 # (7FE0,0010) as it appears on disk, little and big endian
 _PIXEL_TAG_BYTES = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10")
 _TOO_DEEP = "DICOM file has sequences nested more than {limit} levels deep"
+# what a reader says when Python's own recursion limit stops it (de-identification reads the same way)
+NESTED_TOO_DEEPLY = "DICOM file has sequences nested too deeply to read"
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 
 # Enhanced (multi-frame) objects keep per-frame attributes in functional groups
@@ -61,7 +63,7 @@ def read_dataset(data: bytes) -> Dataset:
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=not has_preamble)
     except RecursionError:
-        raise ImageLoadError("DICOM file has sequences nested too deeply to read") from None
+        raise ImageLoadError(NESTED_TOO_DEEPLY) from None
     except InvalidDicomError:
         raise ImageLoadError("file is not a valid DICOM file") from None
     except MemoryError:

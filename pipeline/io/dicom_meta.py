@@ -110,11 +110,14 @@ def _ultrasound_spacing(ds: Dataset) -> tuple[float, float] | None:
     return candidates[0][1]
 
 
+def _match(pattern: re.Pattern[str], value: Any) -> re.Match[str] | None:
+    """`pattern` matched against a DICOM value as text; None for a missing value or no match."""
+    return None if value is None else pattern.match(str(value))
+
+
 def parse_age(value: Any) -> int | None:
     """Whole years from a DICOM AS value: "045Y" -> 45, "006M" -> 0, "010W" -> 0."""
-    if value is None:
-        return None
-    match = _AGE.match(str(value))
+    match = _match(_AGE, value)
     if not match:
         return None
     number, unit = int(match.group(1)), match.group(2).upper() or "Y"
@@ -124,9 +127,7 @@ def parse_age(value: Any) -> int | None:
 
 def parse_date(value: Any) -> str | None:
     """ISO yyyy-mm-dd from a DICOM DA value, None when it is not a real date."""
-    if value is None:
-        return None
-    match = _DATE.match(str(value))
+    match = _match(_DATE, value)
     if not match:
         return None
     try:

@@ -10,6 +10,7 @@ grey by luma after any YBR -> RGB conversion.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,13 +96,20 @@ def _decode(ds: Dataset, header: DicomHeader, index: int) -> tuple[np.ndarray, s
     return array, photometric
 
 
-def _grey(stored: np.ndarray, ds: Dataset, photometric: str) -> DicomPixels:
+def _apply_lut(lut: Callable[[np.ndarray, Dataset], np.ndarray], array: np.ndarray, ds: Dataset,
+               problem: str) -> np.ndarray:
+    """A pydicom LUT (modality, palette) applied; the file's attributes drive it, so any failure but
+    the pass-through ones is the file's fault and becomes an ImageLoadError saying `problem`."""
     try:
-        values = np.asarray(apply_modality_lut(stored, ds))
+        return np.asarray(lut(array, ds))
     except PASS_THROUGH:
         raise
     except Exception:
-        raise ImageLoadError("DICOM rescale (modality LUT) values are invalid") from None
+        raise ImageLoadError(problem) from None
+
+
+def _grey(stored: np.ndarray, ds: Dataset, photometric: str) -> DicomPixels:
+    values = _apply_lut(apply_modality_lut, stored, ds, "DICOM rescale (modality LUT) values are invalid")
     pixels = finite_float32(values)
     display = _voi_display(pixels, ds)
     if display is None:
@@ -176,12 +184,7 @@ def _colour(array: np.ndarray, photometric: str, ds: Dataset) -> DicomPixels:
 
 
 def _palette(array: np.ndarray, ds: Dataset) -> DicomPixels:
-    try:
-        rgb = np.asarray(apply_color_lut(array, ds))
-    except PASS_THROUGH:
-        raise
-    except Exception:
-        raise ImageLoadError("DICOM colour palette is missing or damaged") from None
+    rgb = _apply_lut(apply_color_lut, array, ds, "DICOM colour palette is missing or damaged")
     pixels = finite_float32(to_gray(rgb))
     if rgb.dtype.itemsize > 1:
         display = scaled_display(pixels, 65535.0)

@@ -19,10 +19,11 @@ import math
 import warnings
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import numpy as np
 
-__all__ = ["BootstrapResult", "bootstrap", "bootstrap_ci", "percentile_result", "resample_indices"]
+__all__ = ["BootstrapOptions", "BootstrapResult", "bootstrap", "bootstrap_ci", "percentile_result", "resample_indices"]
 
 MetricFn = Callable[..., float]
 
@@ -133,14 +134,16 @@ def percentile_result(values: np.ndarray, n_boot: int, alpha: float, min_valid_f
     return BootstrapResult(low, high, n_boot, int(valid.size), alpha, valid)
 
 
-def bootstrap_ci(
-    metric_fn: MetricFn,
-    *arrays,
-    groups: Sequence[Hashable] | np.ndarray | None = None,
-    n_boot: int = 1000,
-    alpha: float = 0.05,
-    seed: int | None = 0,
-) -> tuple[float, float]:
+class BootstrapOptions(TypedDict, total=False):
+    """The options `bootstrap_ci` passes on to `bootstrap` (defaults there: items, 1000, 0.05, seed 0)."""
+
+    groups: Sequence[Hashable] | np.ndarray | None
+    n_boot: int
+    alpha: float
+    seed: int | None
+
+
+def bootstrap_ci(metric_fn: MetricFn, *arrays, **options: Unpack[BootstrapOptions]) -> tuple[float, float]:
     """(low, high) percentile interval of `metric_fn(*arrays)` at level 1 - alpha.
 
     `arrays` are resampled together along their first axis. With `groups`
@@ -151,5 +154,5 @@ def bootstrap_ci(
     the interval is (nan, nan) rather than a misleading one. `seed` makes the
     interval reproducible.
     """
-    result = bootstrap(metric_fn, *arrays, groups=groups, n_boot=n_boot, alpha=alpha, seed=seed)
+    result = bootstrap(metric_fn, *arrays, **options)
     return result.low, result.high

@@ -211,6 +211,16 @@ class RocCurve:
     auc: float
 
 
+@dataclass(frozen=True, eq=False)
+class PrCurve:
+    """Precision-recall points (sklearn order: recall decreasing) and average precision."""
+
+    precision: np.ndarray
+    recall: np.ndarray
+    thresholds: np.ndarray
+    average_precision: float
+
+
 def roc_curve(y_true, score) -> RocCurve:
     """ROC curve (sklearn) and AUC; empty arrays and NaN AUC when a class is missing."""
     y, s = labels_and_scores(y_true, score)
@@ -221,16 +231,6 @@ def roc_curve(y_true, score) -> RocCurve:
 
     fpr, tpr, thresholds = _sk_roc_curve(y, s)
     return RocCurve(fpr=fpr, tpr=tpr, thresholds=thresholds, auc=roc_auc(y, s))
-
-
-@dataclass(frozen=True, eq=False)
-class PrCurve:
-    """Precision-recall points (sklearn order: recall decreasing) and average precision."""
-
-    precision: np.ndarray
-    recall: np.ndarray
-    thresholds: np.ndarray
-    average_precision: float
 
 
 def average_precision(y_true, score) -> float:
