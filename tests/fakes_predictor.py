@@ -111,3 +111,15 @@ def fake_app(tmp_path: Path, **settings_overrides):
     make_fake_bundle(models)
     settings = Settings(home=tmp_path / "home", models_dir=models, **settings_overrides)
     return create_app(settings, predictor_factory=FakePredictor)
+
+
+def module_app(name: str):
+    """A module-scoped `app` fixture: `app = module_app("exports")` gives a test module's tests one
+    fake-predictor app (`fake_app`) on a fresh temp folder named `name`."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def app(tmp_path_factory):
+        return fake_app(tmp_path_factory.mktemp(name))
+
+    return app

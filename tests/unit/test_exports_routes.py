@@ -26,14 +26,12 @@ from pipeline.io import record_from_array
 from pipeline.io.sample_files import dicom_bytes
 from tests.auth_helpers import as_user, auth_of, logged_in_client
 from tests.dash_tree import find_component
-from tests.fakes_predictor import fake_app, lesion_png
+from tests.fakes_predictor import lesion_png, module_app
 
 IDENTIFYING = ("Doe", "Jane", "MRN-4411")
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    return fake_app(tmp_path_factory.mktemp("exports"))
+app = module_app("exports")
 
 
 @pytest.fixture(scope="module")

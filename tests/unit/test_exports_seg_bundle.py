@@ -24,7 +24,7 @@ from dashboard.pages import case as case_page
 from pipeline.deid import deidentify_bytes, identifying_values
 from pipeline.io.sample_files import dicom_bytes
 from tests.auth_helpers import as_user, auth_of, logged_in_client
-from tests.fakes_predictor import fake_app, lesion_png
+from tests.fakes_predictor import lesion_png, module_app
 
 SALT = b"bundle-test-salt-0123456789"
 IDENTITY = {"PatientName": "Doe^Jane", "PatientID": "MRN-4411", "PatientBirthDate": "19610412",
@@ -42,9 +42,7 @@ def ct_with_identity() -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    return fake_app(tmp_path_factory.mktemp("seg-bundle"))
+app = module_app("seg-bundle")
 
 
 @pytest.fixture(scope="module")

@@ -114,11 +114,8 @@ def test_sigmoid_window():
 
 def _region(units: int, delta_x: float, delta_y: float, spatial: int = 1) -> Dataset:
     region = Dataset()
-    region.RegionSpatialFormat = spatial
-    region.PhysicalUnitsXDirection = units
-    region.PhysicalUnitsYDirection = units
-    region.PhysicalDeltaX = delta_x
-    region.PhysicalDeltaY = delta_y
+    region.update({"RegionSpatialFormat": spatial, "PhysicalUnitsXDirection": units, "PhysicalUnitsYDirection": units,
+                   "PhysicalDeltaX": delta_x, "PhysicalDeltaY": delta_y})
     return region
 
 

@@ -58,6 +58,15 @@ def start(client, **kwargs) -> str:
     return response.get_json()["response"][jobs_page.CURRENT]["data"]
 
 
+def start_on_cases(app, n_cases: int) -> tuple:
+    """`n_cases` lesion images uploaded, then Start clicked by a clinician: (their client, the job id)."""
+    services = app.server.extensions["lesionlens"]
+    for i in range(n_cases):
+        services.ingest.upload(lesion_png(100, 80, seed=i))
+    client = logged_in_client(app, "clinician")
+    return client, start(client)
+
+
 def follow_once(client, job_id: str) -> dict:
     """One tick of the page's poll: {component id: {property: value}}."""
     response = client.post("/_dash-update-component", json={
@@ -87,11 +96,8 @@ def ended(tick, _ticks) -> bool:
 
 
 def test_start_progress_and_result_over_http(app):
+    client, job_id = start_on_cases(app, 3)
     services = app.server.extensions["lesionlens"]
-    for i in range(3):
-        services.ingest.upload(lesion_png(100, 80, seed=i))
-    client = logged_in_client(app, "clinician")
-    job_id = start(client)
     last, ticks = follow(client, job_id, ended)
     result = str(last[jobs_page.RESULT]["children"])
     assert "finished 3 of 3" in result and "ll-job-workers" in result and "local@" in result
@@ -117,11 +123,8 @@ def test_an_invalid_form_starts_nothing_and_says_why(app):
 
 
 def test_cancel_over_http(app):
+    client, job_id = start_on_cases(app, 12)
     services = app.server.extensions["lesionlens"]
-    for i in range(12):
-        services.ingest.upload(lesion_png(100, 80, seed=i))
-    client = logged_in_client(app, "clinician")
-    job_id = start(client)
     jobs = JobStore(services.store.sessions)
     follow(client, job_id, lambda _t, _ts: jobs.get(job_id)["done"] >= 2)
     runners = runner_processes(job_id)
