@@ -30,8 +30,7 @@ class Facts:
     external_auc: float | None
 
 
-def _seg(metrics: dict) -> str | None:
-    seg = metrics.get("segmentation") or {}
+def _seg(seg: dict) -> str | None:
     if not is_number(seg.get("dice")):
         return None
     return (f"Segmentation Dice {with_ci(seg['dice'], seg.get('dice_ci95'))} (median {num(seg.get('dice_median'))}), "
@@ -39,8 +38,7 @@ def _seg(metrics: dict) -> str | None:
             "images with a lesion.")
 
 
-def _cls(metrics: dict) -> str | None:
-    cls = metrics.get("classification") or {}
+def _cls(cls: dict) -> str | None:
     if not is_number(cls.get("auc")):
         return None
     return (f"Benign/malignant AUC {with_ci(cls['auc'], cls.get('auc_ci95'))}; at threshold {num(cls.get('threshold'))} "
@@ -111,7 +109,8 @@ def collect(art: Artifacts) -> Facts:
     return Facts(
         model=art.card.name,
         dataset=str(metrics.get("dataset") or art.card.training.dataset or "unknown dataset"),
-        segmentation=_seg(metrics), classification=_cls(metrics),
+        segmentation=_seg(metrics.get("segmentation") or {}),
+        classification=_cls(metrics.get("classification") or {}),
         cross_validation=_cv(cv) if cv else None,
         radiologists=_radiologists(rad) if rad else None,
         external=_external(ext) if ext else None,

@@ -9,6 +9,8 @@ unreadable file becomes a visible note naming the command that makes it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from training.report.artifacts import Artifact, Artifacts
 from training.report.doc import Bullets, Figure, Note, Paragraph, Section, not_available, table
 from training.report.facts import Facts
@@ -23,11 +25,22 @@ def _missing(section: Section, art: Artifact, what: str) -> Section:
     return section.add(not_available(what, art.command))
 
 
+def _from_json(section: Section, artifact: Artifact, what: str, fill: Callable[[dict], object]) -> Section:
+    """`section` filled by `fill(data)` from the artifact's JSON object, or, when the file is missing or
+    holds no object, a note naming the command that makes it (and no CLAIM items answered)."""
+    if not isinstance(artifact.data, dict):
+        return _missing(section, artifact, what)
+    fill(artifact.data)
+    return section
+
+
 def radiologists(art: Artifacts, facts: Facts) -> Section:
     s = Section("radiologists", "Comparison with radiologists", claim={36: "yes", 28: "yes"})
-    data = art.radiologists.data
-    if not isinstance(data, dict):
-        return _missing(s, art.radiologists, "Radiologist comparison (radiologists.json)")
+    return _from_json(s, art.radiologists, "Radiologist comparison (radiologists.json)",
+                      lambda data: _radiologists(s, data, art, facts))
+
+
+def _radiologists(s: Section, data: dict, art: Artifacts, facts: Facts) -> None:
     s.add(Paragraph(f"Source: {art.radiologists.path}; predictions {data.get('predictions', '?')}; "
                     f"{num(data.get('n'))} images; radiologists call malignant at BI-RADS ≥ {num(data.get('threshold'))}. "
                     "The radiologists' BI-RADS came from reading the whole examination, the model saw one image."))
@@ -40,14 +53,15 @@ def radiologists(art: Artifacts, facts: Facts) -> Section:
         s.add(Figure(art.radiologists.figures["roc_radiologists"], "Model ROC with the radiologists' operating points.", 0.55))
     if facts.radiologists:
         s.add(Paragraph(facts.radiologists))
-    return s
 
 
 def fusion(art: Artifacts, facts: Facts) -> Section:
     s = Section("fusion", "Case study: adding patient metadata (fusion)", claim={30: "partly: metadata ablation"})
-    data = art.fusion.data
-    if not isinstance(data, dict):
-        return _missing(s, art.fusion, "Metadata fusion case study (fusion_metrics.json)")
+    return _from_json(s, art.fusion, "Metadata fusion case study (fusion_metrics.json)",
+                      lambda data: _fusion(s, data, art))
+
+
+def _fusion(s: Section, data: dict, art: Artifacts) -> None:
     feats = data.get("features") or {}
     s.add(Paragraph(f"Source: {art.fusion.path}; dataset {data.get('dataset', '?')}; image model "
                     f"{data.get('image_model', '?')}; {num(data.get('n'))} images ({num(data.get('n_malignant'))} "
@@ -70,14 +84,15 @@ def fusion(art: Artifacts, facts: Facts) -> Section:
         s.add(table(("recorded value", ""), extra, "Other values recorded in fusion_metrics.json."))
     if "roc_fusion" in art.fusion.figures:
         s.add(Figure(art.fusion.figures["roc_fusion"], "ROC curves of the fusion variants.", 0.55))
-    return s
 
 
 def external(art: Artifacts, facts: Facts) -> Section:
     s = Section("external", "External validation", claim={32: "yes", 35: "yes"})
-    data = art.external.data
-    if not isinstance(data, dict):
-        return _missing(s, art.external, "External validation (external.json)")
+    return _from_json(s, art.external, "External validation (external.json)",
+                      lambda data: _external(s, data, art, facts))
+
+
+def _external(s: Section, data: dict, art: Artifacts, facts: Facts) -> None:
     ext = data.get("external") or {}
     s.add(Paragraph(f"Source: {art.external.path}; model {data.get('model', '?')}; external dataset "
                     f"{ext.get('dataset', '?')}; in-domain reference {get(data, 'in_domain', 'source', default='?')}. "
@@ -90,7 +105,6 @@ def external(art: Artifacts, facts: Facts) -> Section:
         s.add(*subgroup_blocks(art.external_subgroups, "Subgroups of the external data"))
     if facts.external:
         s.add(Paragraph(facts.external))
-    return s
 
 
 def limitations(art: Artifacts, facts: Facts) -> Section:
