@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -194,22 +196,9 @@ class AuthStore:
         """The user of a live session token (not revoked, not expired, not idle, account active)."""
         if not token or len(token) > 128:
             return None
-        now = utcnow()
-        with self.sessions() as session:
-            found = session.execute(
-                select(SessionRow, UserRow).join(UserRow, UserRow.id == SessionRow.user_id)
-                .where(SessionRow.id == sha256_hex(token))
-            ).first()
-            if found is None:
-                return None
-            row, user = found
-            idle = timedelta(minutes=self.config.idle_minutes)
-            if row.revoked is not None or row.expires <= now or row.last_seen + idle <= now or not user.active:
-                return None
-            if now - row.last_seen >= LAST_SEEN_EVERY:
-                session.execute(update(SessionRow).where(SessionRow.id == row.id).values(last_seen=now))
-                session.commit()
-            return User.of(user)
+        idle = timedelta(minutes=self.config.idle_minutes)
+        return self._live_user(SessionRow, SessionRow.id == sha256_hex(token), "last_seen",
+                               lambda row, now: row.expires <= now or row.last_seen + idle <= now)
 
     def end_session(self, token: str | None) -> None:
         if not token:
@@ -268,18 +257,26 @@ class AuthStore:
     def token_user(self, token: str | None) -> User | None:
         if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 128:
             return None
+        return self._live_user(ApiTokenRow, ApiTokenRow.token_hash == sha256_hex(token), "last_used",
+                               lambda _row, _now: False)  # a token lives until it is revoked
+
+    def _live_user(self, table: type[SessionRow] | type[ApiTokenRow], where: Any, seen: str,
+                   expired: Callable[[Any, datetime], bool]) -> User | None:
+        """The user of the credential row `where` picks (a session or an API token), or None when there
+        is none, it is revoked or `expired(row, now)`, or the account was removed. The row's `seen`
+        time is written at most every LAST_SEEN_EVERY, so a busy client does not write on each request."""
         now = utcnow()
         with self.sessions() as session:
             found = session.execute(
-                select(ApiTokenRow, UserRow).join(UserRow, UserRow.id == ApiTokenRow.user_id)
-                .where(ApiTokenRow.token_hash == sha256_hex(token))
+                select(table, UserRow).join(UserRow, UserRow.id == table.user_id).where(where)
             ).first()
             if found is None:
                 return None
             row, user = found
-            if row.revoked is not None or not user.active:
+            if row.revoked is not None or expired(row, now) or not user.active:
                 return None
-            if row.last_used is None or now - row.last_used >= LAST_SEEN_EVERY:
-                session.execute(update(ApiTokenRow).where(ApiTokenRow.id == row.id).values(last_used=now))
+            last = getattr(row, seen)
+            if last is None or now - last >= LAST_SEEN_EVERY:
+                session.execute(update(table).where(table.id == row.id).values({seen: now}))
                 session.commit()
             return User.of(user)
