@@ -37,6 +37,36 @@ def _iso(value: str | None) -> str | None:
 
 
 @dataclass(frozen=True)
+class _Choices:
+    """One multi-choice filter: its CohortFilter field, URL key, chip label, the values a URL may
+    carry (None: any) and whether values are lower-cased (BI-RADS "4A" is "4a")."""
+
+    name: str
+    key: str
+    label: str
+    allowed: tuple[str, ...] | None = None
+    lower: bool = False
+
+    def clean(self, values: tuple[str, ...], check: bool) -> tuple[str, ...]:
+        """`values` lower-cased where this filter is; with `check`, only the allowed ones (a URL's)."""
+        return tuple(v.lower() if self.lower else v for v in values
+                     if not check or self.allowed is None or v in self.allowed)
+
+
+# in the order URLs, chips and the filter panel list them
+CHOICES = (
+    _Choices("sex", "sex", "sex", SEX_CHOICES),
+    _Choices("truth", "truth", "truth", LABEL_CHOICES + ("unknown",)),
+    _Choices("predicted", "pred", "predicted", LABEL_CHOICES + ("none",)),
+    _Choices("device", "device", "device"),
+    _Choices("birads", "birads", "BI-RADS", lower=True),
+    _Choices("history", "history", "family history", ("yes", "no", "unknown")),
+    _Choices("dataset", "dataset", "dataset"),
+    _Choices("review", "review", "review", REVIEW_CHOICES),
+)
+
+
+@dataclass(frozen=True)
 class CohortFilter:
     age_min: int | None = None
     age_max: int | None = None
@@ -66,14 +96,7 @@ class CohortFilter:
         return cls(
             age_min=age_min,
             age_max=age_max,
-            sex=tuple(v for v in _split(raw.get("sex", [])) if v in SEX_CHOICES),
-            truth=tuple(v for v in _split(raw.get("truth", [])) if v in LABEL_CHOICES + ("unknown",)),
-            predicted=tuple(v for v in _split(raw.get("pred", [])) if v in LABEL_CHOICES + ("none",)),
-            device=_split(raw.get("device", [])),
-            birads=tuple(v.lower() for v in _split(raw.get("birads", []))),
-            history=tuple(v for v in _split(raw.get("history", [])) if v in ("yes", "no", "unknown")),
-            dataset=_split(raw.get("dataset", [])),
-            review=tuple(v for v in _split(raw.get("review", [])) if v in REVIEW_CHOICES),
+            **{c.name: c.clean(_split(raw.get(c.key, [])), check=True) for c in CHOICES},
             date_from=_iso((raw.get("from") or [None])[0]),
             date_to=_iso((raw.get("to") or [None])[0]),
         )
@@ -84,18 +107,10 @@ class CohortFilter:
         if self.age_min is not None or self.age_max is not None:
             params.append(("age", f"{'' if self.age_min is None else self.age_min}-"
                                   f"{'' if self.age_max is None else self.age_max}"))
-        for key, values in (
-            ("sex", self.sex),
-            ("truth", self.truth),
-            ("pred", self.predicted),
-            ("device", self.device),
-            ("birads", self.birads),
-            ("history", self.history),
-            ("dataset", self.dataset),
-            ("review", self.review),
-        ):
+        for choices in CHOICES:
+            values = getattr(self, choices.name)
             if values:
-                params.append((key, ",".join(values)))
+                params.append((choices.key, ",".join(values)))
         if self.date_from:
             params.append(("from", self.date_from))
         if self.date_to:
@@ -118,14 +133,7 @@ class CohortFilter:
         return cls(
             age_min=_int(age_min),
             age_max=_int(age_max),
-            sex=many("sex"),
-            truth=many("truth"),
-            predicted=many("predicted"),
-            device=many("device"),
-            birads=tuple(b.lower() for b in many("birads")),
-            history=many("history"),
-            dataset=many("dataset"),
-            review=many("review"),
+            **{c.name: c.clean(many(c.name), check=False) for c in CHOICES},
             date_from=_iso(controls.get("date_from")),
             date_to=_iso(controls.get("date_to")),
         )
@@ -140,14 +148,10 @@ class CohortFilter:
         if self.age_min is not None or self.age_max is not None:
             out.append(f"age {self.age_min if self.age_min is not None else '…'}–"
                        f"{self.age_max if self.age_max is not None else '…'}")
-        names = {
-            "sex": "sex", "truth": "truth", "predicted": "predicted", "device": "device",
-            "birads": "BI-RADS", "history": "family history", "dataset": "dataset", "review": "review",
-        }
-        for attr, name in names.items():
-            values = getattr(self, attr)
+        for choices in CHOICES:
+            values = getattr(self, choices.name)
             if values:
-                out.append(f"{name}: {', '.join(values)}")
+                out.append(f"{choices.label}: {', '.join(values)}")
         if self.date_from or self.date_to:
             out.append(f"date {self.date_from or '…'} to {self.date_to or '…'}")
         return out
