@@ -31,6 +31,11 @@ from pipeline.errors import BundleError, ImageLoadError
 
 CASE_IMAGE_TRUTH = "case-image-truth"
 CASE_ANALYSE_OUT = "case-analyse-out"
+# Control groups the callbacks read together (each by its "value"): what redraws the image, the
+# window the reset button restores, and the review form whose change re-enables "Save review".
+VIEW_CONTROLS = (ids.CASE_OVERLAY_STYLE, ids.CASE_OPACITY, ids.CASE_WINDOW_LEVEL, ids.CASE_WINDOW_WIDTH)
+WINDOW_CONTROLS = (ids.CASE_WINDOW_LEVEL, ids.CASE_WINDOW_WIDTH)
+REVIEW_FORM = (ids.REVIEW_AGREE, ids.REVIEW_LABEL, ids.REVIEW_NOTE)
 GRAPH_CONFIG = {"scrollZoom": True, "displaylogo": False, "toImageButtonOptions": {"format": "png"}}
 
 
@@ -296,10 +301,7 @@ def register(app: dash.Dash) -> None:
     @app.callback(
         Output(ids.CASE_IMAGE, "figure"),
         Output(CASE_IMAGE_TRUTH, "figure"),
-        Input(ids.CASE_OVERLAY_STYLE, "value"),
-        Input(ids.CASE_OPACITY, "value"),
-        Input(ids.CASE_WINDOW_LEVEL, "value"),
-        Input(ids.CASE_WINDOW_WIDTH, "value"),
+        *[Input(control, "value") for control in VIEW_CONTROLS],
         State(ids.CASE_ID, "data"),
         prevent_initial_call=True,
     )
@@ -317,8 +319,7 @@ def register(app: dash.Dash) -> None:
         return pred_fig, truth_fig if truth_fig is not None else dash.no_update
 
     @app.callback(
-        Output(ids.CASE_WINDOW_LEVEL, "value"),
-        Output(ids.CASE_WINDOW_WIDTH, "value"),
+        *[Output(control, "value") for control in WINDOW_CONTROLS],
         Input(ids.CASE_WINDOW_RESET, "n_clicks"),
         State(ids.CASE_ID, "data"),
         prevent_initial_call=True,
@@ -340,9 +341,7 @@ def register(app: dash.Dash) -> None:
     app.clientside_callback(
         "function() { return false; }",
         Output(ids.REVIEW_SAVE, "disabled", allow_duplicate=True),
-        Input(ids.REVIEW_AGREE, "value"),
-        Input(ids.REVIEW_LABEL, "value"),
-        Input(ids.REVIEW_NOTE, "value"),
+        *[Input(field, "value") for field in REVIEW_FORM],
         prevent_initial_call=True,
     )
 
@@ -353,9 +352,7 @@ def register(app: dash.Dash) -> None:
         Output(ids.REVIEW_SAVE, "disabled", allow_duplicate=True),
         Input(ids.REVIEW_SAVE, "n_clicks"),
         State(ids.CASE_ID, "data"),
-        State(ids.REVIEW_AGREE, "value"),
-        State(ids.REVIEW_LABEL, "value"),
-        State(ids.REVIEW_NOTE, "value"),
+        *[State(field, "value") for field in REVIEW_FORM],
         State(ids.REVIEW_USER, "value"),
         prevent_initial_call=True,
     )

@@ -382,10 +382,7 @@ def register(app: dash.Dash) -> None:
     dash.register_page(__name__, path="/models", name="Models", title="Models · Lesion Lens", order=4, layout=layout)
 
     @app.callback(
-        Output(ids.MODELS_STATUS, "children"),
-        Output(ids.MODELS_CARD, "children"),
-        Output(ids.MODELS_TABLE, "data"),
-        Output(ids.ACTIVE_MODEL_BADGE, "children", allow_duplicate=True),
+        *switch_outputs(),
         Output(ids.MODELS_CONFIRM, "is_open"),
         Output(ids.MODELS_CONFIRM_TEXT, "children"),
         Input(ids.MODELS_ACTIVATE, "n_clicks"),
@@ -406,10 +403,7 @@ def register(app: dash.Dash) -> None:
         return (*switch(services, name), False, dash.no_update)
 
     @app.callback(
-        Output(ids.MODELS_STATUS, "children", allow_duplicate=True),
-        Output(ids.MODELS_CARD, "children", allow_duplicate=True),
-        Output(ids.MODELS_TABLE, "data", allow_duplicate=True),
-        Output(ids.ACTIVE_MODEL_BADGE, "children", allow_duplicate=True),
+        *switch_outputs(duplicate=True),
         Output(ids.MODELS_CONFIRM, "is_open", allow_duplicate=True),
         Input(ids.MODELS_CONFIRM_YES, "n_clicks"),
         Input(ids.MODELS_CONFIRM_NO, "n_clicks"),
@@ -434,6 +428,17 @@ def register(app: dash.Dash) -> None:
     def _preview(name):
         services = current_services()
         return bundle_preview(services.models.card_by_name(name) if isinstance(name, str) else None)
+
+
+def switch_outputs(duplicate: bool = False) -> list[Output]:
+    """Where `switch`'s four values go: status, card view, bundle rows, header badge. The badge always
+    has another writer (the page shell); `duplicate` marks the other three as second writers too."""
+    return [
+        Output(ids.MODELS_STATUS, "children", allow_duplicate=duplicate),
+        Output(ids.MODELS_CARD, "children", allow_duplicate=duplicate),
+        Output(ids.MODELS_TABLE, "data", allow_duplicate=duplicate),
+        Output(ids.ACTIVE_MODEL_BADGE, "children", allow_duplicate=True),
+    ]
 
 
 def switch(services, name: Any, confirmed: list[str] | None = None) -> tuple[Any, Any, Any, Any]:
