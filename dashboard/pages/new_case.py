@@ -41,6 +41,11 @@ from pipeline.errors import BundleError, ImageLoadError
 
 log = logging.getLogger(__name__)
 TICK_MS = 600
+# the patient form: the key `clean_patient` reads each field's value under
+PATIENT_FORM = (("age", ids.PATIENT_AGE), ("sex", ids.PATIENT_SEX), ("history", ids.PATIENT_HISTORY),
+                ("symptoms", ids.PATIENT_SYMPTOMS))
+# the upload progress bar's properties the batch callback sets, in the order it returns them
+PROGRESS_PROPS = ("value", "label", "style", "animated")
 BUDGET_S = 1.5  # predict for at most this long per request, then report progress
 
 
@@ -320,20 +325,17 @@ def register(app: dash.Dash) -> None:
         Output(ids.UPLOAD, "contents"),
         Input(ids.UPLOAD, "contents"),
         State(ids.UPLOAD, "filename"),
-        State(ids.PATIENT_AGE, "value"),
-        State(ids.PATIENT_SEX, "value"),
-        State(ids.PATIENT_HISTORY, "value"),
-        State(ids.PATIENT_SYMPTOMS, "value"),
+        *[State(field, "value") for _, field in PATIENT_FORM],
         prevent_initial_call=True,
     )
-    def _ingest(contents, names, age, sex, history, symptoms):
+    def _ingest(contents, names, *form):
         if not contents:
             raise dash.exceptions.PreventUpdate
         require(CLINICIAN)
         contents = contents if isinstance(contents, list) else [contents]
         names = names if isinstance(names, list) else [names]
         try:
-            patient = clean_patient({"age": age, "sex": sex, "history": history, "symptoms": symptoms})
+            patient = clean_patient({key: value for (key, _), value in zip(PATIENT_FORM, form)})
         except ValueError as exc:
             return dash.no_update, True, dbc.Alert(f"Patient form: {exc}", color="danger"), None
         services = current_services()
@@ -351,10 +353,7 @@ def register(app: dash.Dash) -> None:
 
     @app.callback(
         Output(ids.UPLOAD_RESULTS, "children"),
-        Output(ids.UPLOAD_PROGRESS, "value"),
-        Output(ids.UPLOAD_PROGRESS, "label"),
-        Output(ids.UPLOAD_PROGRESS, "style"),
-        Output(ids.UPLOAD_PROGRESS, "animated"),
+        *[Output(ids.UPLOAD_PROGRESS, prop) for prop in PROGRESS_PROPS],
         Output(ids.UPLOAD_TICK, "disabled"),
         Input(ids.UPLOAD_BATCH, "data"),
         Input(ids.UPLOAD_TICK, "n_intervals"),
