@@ -27,6 +27,7 @@ USERS_TABLE = "admin-users-table"
 USERNAME = "admin-username"
 ROLE = "admin-role"
 ADD, SET_ROLE, RESET, REMOVE, UNLOCK = "admin-add", "admin-set-role", "admin-reset", "admin-remove", "admin-unlock"
+USER_ACTIONS = (ADD, SET_ROLE, RESET, REMOVE, UNLOCK)  # the buttons of the users card: one callback, by triggered id
 USERS_STATUS = "admin-users-status"
 AUDIT_ACTOR = "admin-audit-actor"
 AUDIT_ACTION = "admin-audit-action"
@@ -184,18 +185,15 @@ def register(app: dash.Dash) -> None:
     @app.callback(
         Output(USERS_STATUS, "children"),
         Output(USERS_TABLE, "data"),
-        Input(ADD, "n_clicks"),
-        Input(SET_ROLE, "n_clicks"),
-        Input(RESET, "n_clicks"),
-        Input(REMOVE, "n_clicks"),
-        Input(UNLOCK, "n_clicks"),
+        *[Input(button, "n_clicks") for button in USER_ACTIONS],
         State(USERNAME, "value"),
         State(ROLE, "value"),
         prevent_initial_call=True,
     )
-    def _user_action(_add, _set, _reset, _remove, _unlock, username, role):
+    def _user_action(*args):
+        *clicks, username, role = args
         me = require(ADMIN)
-        if not dash.ctx.triggered_id or not any((_add, _set, _reset, _remove, _unlock)):
+        if not dash.ctx.triggered_id or not any(clicks):
             raise dash.exceptions.PreventUpdate
         auth = current_auth()
         try:

@@ -24,7 +24,7 @@ from dashboard.exports.links import case_export_row
 from dashboard.figures.image import CaseImage, ImageLayer, case_image_figure, probability_heatmap_figure
 from dashboard.figures.overlay import level_width_to_window
 from dashboard.figures.style import PREDICTION_COLOR, TRUTH_COLOR, empty_figure
-from dashboard.pages.clicks import require_click
+from dashboard.pages.clicks import on_click
 from dashboard.routes import overlay_url, window_url
 from dashboard.services import current_services
 from pipeline.errors import BundleError, ImageLoadError
@@ -318,14 +318,9 @@ def register(app: dash.Dash) -> None:
                                            0.45 if opacity is None else opacity, window)
         return pred_fig, truth_fig if truth_fig is not None else dash.no_update
 
-    @app.callback(
-        *[Output(control, "value") for control in WINDOW_CONTROLS],
-        Input(ids.CASE_WINDOW_RESET, "n_clicks"),
-        State(ids.CASE_ID, "data"),
-        prevent_initial_call=True,
-    )
-    def _reset_window(clicks, case_id):
-        require_click(clicks)
+    @on_click(app, ids.CASE_WINDOW_RESET, *[Output(control, "value") for control in WINDOW_CONTROLS],
+              State(ids.CASE_ID, "data"))
+    def _reset_window(case_id):
         stored = current_services().store.get(case_id)
         row = stored.row
         return (row.window_low + row.window_high) / 2, row.window_high - row.window_low
@@ -345,19 +340,18 @@ def register(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
 
-    @app.callback(
+    @on_click(
+        app,
+        ids.REVIEW_SAVE,
         Output(ids.REVIEW_STATUS, "children"),
         Output(ids.REVIEW_HISTORY, "children"),
         Output(ids.REVIEWER_NAME, "data"),
         Output(ids.REVIEW_SAVE, "disabled", allow_duplicate=True),
-        Input(ids.REVIEW_SAVE, "n_clicks"),
         State(ids.CASE_ID, "data"),
         *[State(field, "value") for field in REVIEW_FORM],
         State(ids.REVIEW_USER, "value"),
-        prevent_initial_call=True,
     )
-    def _save(clicks, case_id, agree, label, note, user):
-        require_click(clicks)
+    def _save(case_id, agree, label, note, user):
         user = require(CLINICIAN).username  # the signed-in user is the reviewer, whatever the form says
         store = current_services().store
         ok, message = save_review(store, case_id, agree, label, note, user)
@@ -375,14 +369,8 @@ def register(app: dash.Dash) -> None:
         user = current_user()
         return user.username if user else ""
 
-    @app.callback(
-        Output(CASE_ANALYSE_OUT, "children"),
-        Input(ids.CASE_RERUN, "n_clicks"),
-        State(ids.CASE_ID, "data"),
-        prevent_initial_call=True,
-    )
-    def _analyse(clicks, case_id):
-        require_click(clicks)
+    @on_click(app, ids.CASE_RERUN, Output(CASE_ANALYSE_OUT, "children"), State(ids.CASE_ID, "data"))
+    def _analyse(case_id):
         require(CLINICIAN)
         try:
             row, _source = current_services().analyzer.predict_case(case_id)

@@ -18,7 +18,7 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard import ids
 from dashboard.auth import ADMIN, allows, audit, current_user, require
-from dashboard.pages.clicks import require_click
+from dashboard.pages.clicks import on_click
 from dashboard.services import current_services
 from dashboard.services.deletion import remove_case
 
@@ -118,15 +118,8 @@ def register(app: dash.Dash) -> None:
         State(ids.CASE_ID, "data"),
     )
 
-    @app.callback(
-        Output(STATUS, "children"),
-        Input(CONFIRM, "n_clicks"),
-        State(ids.CASE_ID, "data"),
-        State(TYPED, "value"),
-        prevent_initial_call=True,
-    )
-    def _delete(clicks, case_id, typed):
-        require_click(clicks)
+    @on_click(app, CONFIRM, Output(STATUS, "children"), State(ids.CASE_ID, "data"), State(TYPED, "value"))
+    def _delete(case_id, typed):
         deleted, message = delete_from_page(case_id, typed)
         if not deleted:
             return dbc.Alert(message, color="warning", className="py-2 mb-0")

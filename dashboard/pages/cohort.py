@@ -22,7 +22,7 @@ from dashboard.cohort.filters import AGE_LIMITS, CohortFilter
 from dashboard.components.cards import no_lesion
 from dashboard.exports.links import cohort_export_button
 from dashboard.figures.style import FONT_FAMILY
-from dashboard.pages.clicks import require_click
+from dashboard.pages.clicks import on_click
 from dashboard.services import current_services
 
 PAGE_SIZE = 25
@@ -318,17 +318,16 @@ def register(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
 
-    @app.callback(
+    @on_click(
+        app,
+        ids.COHORT_RESET,
         Output(ids.COHORT_AGE_MIN, "value", allow_duplicate=True),  # the age boxes move the slider (below)
         Output(ids.COHORT_AGE_MAX, "value", allow_duplicate=True),
         *[Output(id_, "value", allow_duplicate=True) for _, id_ in FILTER_INPUTS[1:]],
         Output(ids.COHORT_DATES, "start_date"),
         Output(ids.COHORT_DATES, "end_date"),
-        Input(ids.COHORT_RESET, "n_clicks"),
-        prevent_initial_call=True,
     )
-    def _reset(clicks):
-        require_click(clicks)
+    def _reset():
         empty = list(AGE_LIMITS) + [[] for _ in FILTER_INPUTS[1:]]
         return *empty, None, None
 

@@ -22,6 +22,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
 from dashboard.components.cv_runs import cv_panel
+from dashboard.pages.clicks import on_click
 from dashboard.services import current_services
 
 KIND = "jobs-kind"
@@ -151,25 +152,14 @@ def services_jobs(services):
 def register(app: dash.Dash) -> None:
     dash.register_page(__name__, path="/jobs", name="Jobs", title="Jobs · Lesion Lens", order=5, layout=layout)
 
-    @app.callback(
-        Output(CURRENT, "data"),
-        Output(NOTICE, "children"),
-        Input(START, "n_clicks"),
-        State(KIND, "value"),
-        State(MODEL, "value"),
-        State(FILTER, "value"),
-        State(SOURCE, "value"),
-        State(LIMIT, "value"),
-        prevent_initial_call=True,
-    )
-    def _start(n_clicks, kind, model, query, source, limit):
+    @on_click(app, START, Output(CURRENT, "data"), Output(NOTICE, "children"),
+              *[State(field, "value") for field in (KIND, MODEL, FILTER, SOURCE, LIMIT)])
+    def _start(kind, model, query, source, limit):
         """Validate, record (owner, audit row), submit; the follow callback shows the rest."""
         from dashboard.auth import CLINICIAN, audit, require
         from dashboard.jobs.core import JobError, validate_spec
         from dashboard.jobs.executor import submit
 
-        if not n_clicks:
-            raise dash.exceptions.PreventUpdate
         user = require(CLINICIAN)
         services = current_services()
         try:
@@ -206,17 +196,12 @@ def register(app: dash.Dash) -> None:
             return value, label, True, False, None, False
         return value, label, False, True, result_block(job), True
 
-    @app.callback(
-        Output(CANCEL_STATUS, "children"),
-        Input(CANCEL, "n_clicks"),
-        State(CURRENT, "data"),
-        prevent_initial_call=True,
-    )
-    def _cancel(n_clicks, job_id):
+    @on_click(app, CANCEL, Output(CANCEL_STATUS, "children"), State(CURRENT, "data"))
+    def _cancel(job_id):
         from dashboard.auth import CLINICIAN, audit, require
         from dashboard.jobs.owner import may_cancel
 
-        if not n_clicks or not job_id:
+        if not job_id:
             raise dash.exceptions.PreventUpdate
         user = require(CLINICIAN)
         jobs = services_jobs(current_services())

@@ -23,7 +23,7 @@ from dash import Input, Output, State, dash_table, dcc, html
 from dashboard import ids
 from dashboard.auth import ADMIN, allows, audit, current_user, require
 from dashboard.figures.style import FONT_FAMILY
-from dashboard.pages.clicks import require_click
+from dashboard.pages.clicks import on_click
 from dashboard.services import current_services
 from pipeline.bundle import BrokenBundle
 from pipeline.card import BundleCard
@@ -381,17 +381,10 @@ def layout(**_query):
 def register(app: dash.Dash) -> None:
     dash.register_page(__name__, path="/models", name="Models", title="Models · Lesion Lens", order=4, layout=layout)
 
-    @app.callback(
-        *switch_outputs(),
-        Output(ids.MODELS_CONFIRM, "is_open"),
-        Output(ids.MODELS_CONFIRM_TEXT, "children"),
-        Input(ids.MODELS_ACTIVATE, "n_clicks"),
-        State(ids.MODELS_SELECT, "value"),
-        prevent_initial_call=True,
-    )
-    def _activate(clicks, name):
+    @on_click(app, ids.MODELS_ACTIVATE, *switch_outputs(), Output(ids.MODELS_CONFIRM, "is_open"),
+              Output(ids.MODELS_CONFIRM_TEXT, "children"), State(ids.MODELS_SELECT, "value"))
+    def _activate(name):
         """Make active; a bundle with validation warnings first opens the confirmation dialog instead."""
-        require_click(clicks)
         require(ADMIN)
         services = current_services()
         card = services.models.card_by_name(name) if isinstance(name, str) else None
