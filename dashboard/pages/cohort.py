@@ -26,6 +26,11 @@ from dashboard.pages.clicks import on_click
 from dashboard.services import current_services
 
 PAGE_SIZE = 25
+# properties the callbacks read or set as one: a page of the table, the date range, the age controls
+# (slider and two boxes, kept in sync by `sync_age`)
+TABLE_PAGE = ("data", "page_count", "page_current")
+DATE_RANGE = ("start_date", "end_date")
+AGE_CONTROLS = (ids.COHORT_AGE, ids.COHORT_AGE_MIN, ids.COHORT_AGE_MAX)
 COLUMNS = [
     {"id": "thumb", "name": "", "presentation": "markdown"},
     {"id": "case", "name": "Case", "presentation": "markdown"},
@@ -279,16 +284,13 @@ def register(app: dash.Dash) -> None:
     filter_inputs = [Input(id_, "value") for _, id_ in FILTER_INPUTS]
 
     @app.callback(
-        Output(ids.COHORT_TABLE, "data"),
-        Output(ids.COHORT_TABLE, "page_count"),
-        Output(ids.COHORT_TABLE, "page_current"),
+        *[Output(ids.COHORT_TABLE, prop) for prop in TABLE_PAGE],
         Output(ids.COHORT_COUNT, "children"),
         Output(ids.COHORT_CHIPS, "children"),
         Output(ids.COHORT_LOCATION, "data"),
         Output(ids.COHORT_METRICS_LINK, "href"),
         *filter_inputs,
-        Input(ids.COHORT_DATES, "start_date"),
-        Input(ids.COHORT_DATES, "end_date"),
+        *[Input(ids.COHORT_DATES, prop) for prop in DATE_RANGE],
         Input(ids.COHORT_TABLE, "page_current"),
         Input(ids.COHORT_TABLE, "sort_by"),
         State(ids.COHORT_TABLE, "page_size"),
@@ -324,20 +326,15 @@ def register(app: dash.Dash) -> None:
         Output(ids.COHORT_AGE_MIN, "value", allow_duplicate=True),  # the age boxes move the slider (below)
         Output(ids.COHORT_AGE_MAX, "value", allow_duplicate=True),
         *[Output(id_, "value", allow_duplicate=True) for _, id_ in FILTER_INPUTS[1:]],
-        Output(ids.COHORT_DATES, "start_date"),
-        Output(ids.COHORT_DATES, "end_date"),
+        *[Output(ids.COHORT_DATES, prop) for prop in DATE_RANGE],
     )
     def _reset():
         empty = list(AGE_LIMITS) + [[] for _ in FILTER_INPUTS[1:]]
         return *empty, None, None
 
     @app.callback(
-        Output(ids.COHORT_AGE, "value"),
-        Output(ids.COHORT_AGE_MIN, "value"),
-        Output(ids.COHORT_AGE_MAX, "value"),
-        Input(ids.COHORT_AGE, "value"),
-        Input(ids.COHORT_AGE_MIN, "value"),
-        Input(ids.COHORT_AGE_MAX, "value"),
+        *[Output(control, "value") for control in AGE_CONTROLS],
+        *[Input(control, "value") for control in AGE_CONTROLS],
         prevent_initial_call=True,
     )
     def _age(slider, low, high):

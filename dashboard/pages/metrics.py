@@ -250,9 +250,7 @@ def register(app: dash.Dash) -> None:
 
     # The slider's callback: the only one of the page (the layout carries the first state).
     @app.callback(
-        Output(ids.METRICS_CONFUSION, "figure"),
-        Output(ids.METRICS_ROC, "figure"),
-        Output(ids.METRICS_PR, "figure"),
+        *[Output(graph, "figure") for graph in (ids.METRICS_CONFUSION, ids.METRICS_ROC, ids.METRICS_PR)],
         Output(ids.METRICS_RATES, "children"),
         Output(ids.METRICS_SUBGROUPS, "children"),
         Output("metrics-threshold-value", "children"),
