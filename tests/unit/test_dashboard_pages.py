@@ -15,6 +15,7 @@ from dashboard.components.cards import format_area, prediction_block, uncertaint
 from dashboard.pages import case as case_page
 from dashboard.pages import cohort as cohort_page
 from dashboard.pages import metrics as metrics_page
+from dashboard.components import model_card
 from dashboard.pages import models as models_page
 from dashboard.pages import new_case
 from pipeline.errors import ImageLoadError
@@ -149,9 +150,9 @@ def test_metrics_empty_cohort(services):
 
 def test_models_page_pieces(services):
     card = services.models.active_card()
-    rows = models_page.bundle_rows(services.models.bundles(), card.name)
+    rows = model_card.bundle_rows(services.models.bundles(), card.name)
     assert rows[0]["status"] == "active" and rows[0]["auc"] == 0.81
-    assert "research use" in str(models_page.card_view(card))
+    assert "research use" in str(model_card.card_view(card))
 
 
 def _callback(client, app, output_id: str, inputs: list[dict], state: list[dict] | None = None):

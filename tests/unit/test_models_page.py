@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from dashboard.pages import models as models_page
+from dashboard.components import model_card
 from pipeline.card import BundleCard
 from pipeline.paths import REPO_ROOT
 from tests.cards import make_card
@@ -35,25 +35,25 @@ CV_CARD = make_card(**{"name": "cv5", "version": "2", "training": {"dataset": "b
 
 
 def test_bundle_table_reads_nested_metrics():
-    rows = models_page.bundle_rows([HOLDOUT_CARD, CV_CARD, make_card(name="flat", metrics={"auc": 0.81, "dice": 0.7}),
+    rows = model_card.bundle_rows([HOLDOUT_CARD, CV_CARD, make_card(name="flat", metrics={"auc": 0.81, "dice": 0.7}),
                                     make_card(name="none")], "demo")
     assert [(r["auc"], r["dice"]) for r in rows] == [(0.911, 0.804), (0.832, 0.864), (0.81, 0.7), (None, None)]
     assert rows[0]["status"] == "active" and rows[0]["created"] == "2026-12-04"
 
 
 def test_card_view_is_short_and_has_no_raw_dumps():
-    text = str(models_page.card_view(replace(HOLDOUT_CARD, path=Path("/m/demo"))))
+    text = str(model_card.card_view(replace(HOLDOUT_CARD, path=Path("/m/demo"))))
     assert "0.911 [0.79–1.00]" in text and "held-out test patients" in text and "Subgroups (2)" in text
     assert "Aurora" in text and "145 training, 25 validation, 30 held-out test" in text
     assert "{'" not in text and "[{" not in text  # no Python dict/list reprs
     assert "depth" not in text and "lr" not in text.split("Full card")[0] and "bundle.json\"" not in text
     assert "Full bundle.json" not in text  # the raw card stays in the bundle folder
-    cv = str(models_page.card_view(CV_CARD))
+    cv = str(model_card.card_view(CV_CARD))
     assert "cross-validation, mean of 5 folds" in cv and "cross-validation, pooled out-of-fold" in cv
 
 
 def test_the_real_demo_card_renders(tmp_path):
     demo = REPO_ROOT / "models" / "demo" / "bundle.json"
     card = BundleCard.from_json(json.loads(demo.read_text())) if demo.is_file() else HOLDOUT_CARD
-    text = str(models_page.card_view(card))
+    text = str(model_card.card_view(card))
     assert "{'" not in text and "Evaluation" in text

@@ -10,6 +10,7 @@ import pytest
 
 from dashboard import ids
 from dashboard.auth.audit_log import AuditFilter
+from dashboard.components import model_card
 from dashboard.pages import models as models_page
 from pipeline.bundle import BrokenBundle
 from tests.auth_helpers import as_user, auth_of, logged_in_client
@@ -30,44 +31,44 @@ GOOD = make_card(name="good", version="8", metrics={"validation": {**VALIDATION,
 
 
 def test_card_warnings_reads_the_validation_report_only():
-    assert models_page.card_warnings(WEAK) == WARNINGS
-    assert models_page.card_warnings(GOOD) == []
-    assert models_page.card_warnings(make_card(metrics={"auc": 0.8})) == [] and models_page.card_warnings(None) == []
+    assert model_card.card_warnings(WEAK) == WARNINGS
+    assert model_card.card_warnings(GOOD) == []
+    assert model_card.card_warnings(make_card(metrics={"auc": 0.8})) == [] and model_card.card_warnings(None) == []
     garbage = make_card(metrics={"validation": {"warnings": ["  ", 3, None, " Real one. "]}})
-    assert models_page.card_warnings(garbage) == ["Real one."]
-    assert models_page.card_warnings(make_card(metrics={"validation": {"warnings": "not a list"}})) == []
+    assert model_card.card_warnings(garbage) == ["Real one."]
+    assert model_card.card_warnings(make_card(metrics={"validation": {"warnings": "not a list"}})) == []
 
 
 def test_validation_figures_and_warnings_on_the_card():
-    assert models_page.validation_lines(WEAK) == [
+    assert model_card.validation_lines(WEAK) == [
         "24 images of 20 patients", "Dice 0.412 [0.31–0.52]", "IoU 0.300 [0.20–0.40]", "AUC 0.700 [0.45–0.93]",
         "sensitivity 0.50 [0.10–0.90]", "specificity 0.80 [0.60–0.95]", "training Dice 0.930"]
-    assert models_page.validation_lines(make_card()) == []
-    text = str(models_page.card_view(WEAK))
+    assert model_card.validation_lines(make_card()) == []
+    text = str(model_card.card_view(WEAK))
     assert "This model has 2 validation warnings" in text and "Lesion outlines are weak" in text
     assert "validation patients (mildly optimistic)" in text and "0.700 [0.45–0.93]" in text
     assert "Dice 0.930 on training images vs 0.412 on validation" in text
-    good = str(models_page.card_view(GOOD))
+    good = str(model_card.card_view(GOOD))
     assert "validation warning" not in good and "validation patients (mildly optimistic)" in good
 
 
 def test_bundle_table_counts_warnings_and_headline_falls_back_to_validation():
-    rows = models_page.bundle_rows([WEAK, GOOD, make_card(name="old", metrics={"auc": 0.8}),
+    rows = model_card.bundle_rows([WEAK, GOOD, make_card(name="old", metrics={"auc": 0.8}),
                                     BrokenBundle(Path("broken"), "broken", "bad card")], "good")
     assert [r["warnings"] for r in rows] == [2, 0, 0, None]
     assert (rows[0]["auc"], rows[0]["dice"]) == (0.7, 0.412)  # a plain `train` bundle: its validation figures
     holdout = make_card(name="weak", metrics={"validation": VALIDATION, "holdout": {"classification": {"auc": 0.9}}})
-    assert models_page.headline(holdout)[0] == 0.9  # a held-out test comes first
-    listed = str(models_page.other_warnings([WEAK, GOOD], "good"))
+    assert model_card.headline(holdout)[0] == 0.9  # a held-out test comes first
+    listed = str(model_card.other_warnings([WEAK, GOOD], "good"))
     assert "weak v7: 2 warnings" in listed and "Lesion outlines are weak" in listed
-    assert models_page.other_warnings([WEAK, GOOD], "weak") == ""  # the active one's are on its card
+    assert model_card.other_warnings([WEAK, GOOD], "weak") == ""  # the active one's are on its card
 
 
 def test_preview_and_confirmation_text_name_the_warnings():
-    preview = str(models_page.bundle_preview(WEAK))
+    preview = str(model_card.bundle_preview(WEAK))
     assert "Validation: 24 images of 20 patients" in preview and "2 validation warnings" in preview
-    assert "No validation report" in str(models_page.bundle_preview(make_card(name="old")))
-    body = str(models_page.confirm_body(WEAK, WARNINGS))
+    assert "No validation report" in str(model_card.bundle_preview(make_card(name="old")))
+    body = str(model_card.confirm_body(WEAK, WARNINGS))
     assert "weak v7" in body and "2 warnings" in body and "too small to judge" in body
 
 
