@@ -154,6 +154,18 @@ def train_val_test_split(
     return ThreeWaySplit(_indices(parts["train"]), _indices(parts["val"]), _indices(parts["test"]))
 
 
+def case_lists(cases: Sequence[Case], split: Sequence[Sequence[int]]) -> tuple[list[Case], list[Case]]:
+    """The first two parts of a split (train, val or train, test indices) as Case lists."""
+    parts = tuple(split)
+    return [cases[int(i)] for i in parts[0]], [cases[int(i)] for i in parts[1]]
+
+
+def inner_split(cases: Sequence[Case], fraction: float, seed: int) -> tuple[list[Case], list[Case]]:
+    """Training and validation patients of one fold's training part (model selection, calibration)."""
+    split = train_val_test_split(cases, val_fraction=fraction, test_fraction=0.0, seed=seed)
+    return case_lists(cases, split)
+
+
 def check_no_patient_overlap(cases: Sequence[Case], **splits: Sequence[int]) -> None:
     """Raise DatasetError when a patient appears in two of the named index sets."""
     owner: dict[str, str] = {}

@@ -83,7 +83,7 @@ def train_fold(
             return {"fold": k, "status": "done"}
         from pipeline.datasets import load_cases
         from training.config import config_from_dict
-        from training.cv import run_fold
+        from training.fold import run_fold
         from training.strategy import set_strategy
 
         set_strategy(strategy)

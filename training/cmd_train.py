@@ -82,7 +82,7 @@ def config_for(config_path: str | None, overrides: dict, init_bundle: str | None
 
 def run(args) -> int:
     from pipeline import splits
-    from training.cv import split_lists
+    from pipeline.splits import case_lists
     from training.evaluation import metrics_json, predict_cases
     from training.run import train_bundle
     from training.strategy import set_strategy
@@ -101,10 +101,10 @@ def run(args) -> int:
         cases = [c for c in cases if c.fold != args.holdout_fold]
     elif args.test_fraction > 0:
         s = splits.train_val_test_split(cases, val_fraction=0.0, test_fraction=args.test_fraction, seed=cfg.seed)
-        keep, test = split_lists(cases, (s.train, s.test))
+        keep, test = case_lists(cases, (s.train, s.test))
         cases = keep
     s = splits.train_val_test_split(cases, val_fraction=cfg.val_fraction, test_fraction=0.0, seed=cfg.seed)
-    train, val = split_lists(cases, s)
+    train, val = case_lists(cases, s)
     out = Path(args.out)
     split = {"kind": "train/val", "seed": cfg.seed, "n_test": len(test), "holdout_fold": args.holdout_fold,
              "test_fraction": args.test_fraction}

@@ -63,7 +63,7 @@ def training_cases(card: BundleCard, bundle_dir: Path) -> tuple[list[Case], list
     """(train, validation, test) cases of a bundle, rebuilt from its card as `train` / `cv` split them."""
     from pipeline import splits
     from pipeline.datasets import load_cases
-    from training.cv import inner_split, split_lists
+    from pipeline.splits import case_lists, inner_split
 
     training = card.training
     cfg, split = training.config, training.split
@@ -90,9 +90,9 @@ def training_cases(card: BundleCard, bundle_dir: Path) -> tuple[list[Case], list
         cases = [c for c in cases if c.fold != holdout_fold]
     elif test_fraction > 0:
         s = splits.train_val_test_split(cases, val_fraction=0.0, test_fraction=test_fraction, seed=seed)
-        cases, test = split_lists(cases, (s.train, s.test))
+        cases, test = case_lists(cases, (s.train, s.test))
     s = splits.train_val_test_split(cases, val_fraction=val_fraction, test_fraction=0.0, seed=seed)
-    train, val = split_lists(cases, s)
+    train, val = case_lists(cases, s)
     if training.n_train is not None and len(train) != training.n_train:
         log.warning("rebuilt training split has %d cases, the card says %d", len(train), training.n_train)
     return train, val, test
