@@ -25,7 +25,7 @@ import numpy as np
 
 from pipeline.bundle import read_bundle_card
 from pipeline.calibration import Calibration
-from pipeline.card import BundleCard
+from pipeline.card import BundleCard, Preprocessing, Thresholds
 from pipeline.errors import BundleError
 from pipeline.crops import refine_window
 from pipeline.preprocess import crop_region, largest_component, mask_box, steps_for
@@ -38,49 +38,37 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class InferenceSettings:
-    work_max_side: int = 256
-    seg_size: int = 160
-    cls_size: int = 96
-    margin: float = 0.3
-    seg_threshold: float = 0.5
-    malignant_threshold: float = 0.5
+    """What the predictor runs: the card's preprocessing and thresholds as they are, its calibration
+    (identity when the card has none), test-time augmentation and lesion-presence model."""
+
+    preprocessing: Preprocessing  # executed as recorded (tokens through pipeline.preprocess.steps_for)
+    thresholds: Thresholds
     calibration: Calibration = Calibration()
-    min_lesion_fraction: float = 0.0005
     tta_flip: bool = True
     tta_views: bool = False  # mask dilated / eroded / wider context as extra classifier views
     has_normal: bool = False
-    detail_max_side: int = 0  # 0: one resolution (bundles before the refinement stage)
-    refine_size: int = 0  # 0: no refinement stage
-    refine_margin: float = 0.25
     presence: PresenceModel | None = None  # None: a lesion is reported whenever the mask is big enough
-    # the card's preprocessing tokens, run through pipeline.preprocess.steps_for
-    downscale: str = "lanczos"
-    normalisation: str = "per_image_zscore"
-    resize: str = "letterbox"
 
     @classmethod
     def from_card(cls, card: BundleCard) -> "InferenceSettings":
-        pre, thr = card.preprocessing, card.thresholds
         return cls(
-            work_max_side=pre.work_max_side,
-            seg_size=pre.seg_input_size,
-            cls_size=pre.cls_input_size,
-            margin=pre.margin,
-            seg_threshold=thr.segmentation,
-            malignant_threshold=thr.malignant,
+            preprocessing=card.preprocessing,
+            thresholds=card.thresholds,
             calibration=card.calibration or Calibration(),
-            min_lesion_fraction=thr.min_lesion_fraction,
             tta_flip=card.tta_flip,
             tta_views=card.tta_views,
             has_normal=card.has_normal,
-            detail_max_side=pre.detail_max_side,
-            refine_size=pre.refine_input_size,
-            refine_margin=pre.refine_margin,
             presence=card.presence,
-            downscale=pre.downscale,
-            normalisation=pre.normalisation,
-            resize=pre.resize,
         )
+
+    @property
+    def refine_size(self) -> int:
+        """The refiner's input size; 0: no refinement stage (the bundle has none, or it is switched off)."""
+        return self.preprocessing.refine_input_size
+
+    def without_refinement(self) -> "InferenceSettings":
+        """The same settings with the refinement stage off: the coarse map, upsampled to the detail image."""
+        return replace(self, preprocessing=replace(self.preprocessing, refine_input_size=0))
 
 
 @dataclass
@@ -168,9 +156,10 @@ class Predictor:
 
         refine_models = list(refine_models)
         if settings.refine_size and not refine_models:
-            settings = replace(settings, refine_size=0)
+            settings = settings.without_refinement()
         self.settings, self.card = settings, card
-        self._steps = steps_for(settings.downscale, settings.normalisation, settings.resize)
+        pre = settings.preprocessing
+        self._steps = steps_for(pre.downscale, pre.normalisation, pre.resize)
         from pipeline.ood import Fingerprint
 
         # None: a bundle from before the OOD guard (or a model still in training)
@@ -179,7 +168,7 @@ class Predictor:
         self.fusion = None  # a FusionModel when the bundle folder holds a matching fusion.json
         self.stacking = None  # a StackedModel (CNN + descriptors) when the bundle folder holds stacking.json
         self.name, self.version = card.identity if card else ("in-training", "0")
-        sizes = (settings.seg_size, settings.cls_size, max(settings.refine_size, 8))
+        sizes = (pre.seg_input_size, pre.cls_input_size, max(pre.refine_input_size, 8))
         try:
             runners = build_runners(runtime, seg_models, cls_models, refine_models, sizes, artefacts)
         except Exception as exc:  # an artefact the interpreter refuses, a converter failure: Keras still works
@@ -203,7 +192,7 @@ class Predictor:
     # -- stages on work-resolution arrays (shared with training evaluation) --
     def segment_work(self, work: np.ndarray) -> np.ndarray:
         """Lesion probability map at work resolution (ensemble + flip mean)."""
-        box = self._steps.resize(work.shape, self.settings.seg_size)
+        box = self._steps.resize(work.shape, self.settings.preprocessing.seg_input_size)
         x = box.forward(self._steps.normalise(work))
         batch = np.stack([x, x[:, ::-1]]) if self.settings.tta_flip else x[None]
         probs = self._segment(batch[..., None].astype(np.float32))[..., 0]  # members x B x S x S
@@ -216,8 +205,8 @@ class Predictor:
     def lesion_mask(self, prob_map: np.ndarray) -> tuple[np.ndarray, bool]:
         """Largest region above threshold; if too small, the best guess region
         (for classification only) and `found=False`."""
-        mask = largest_component(prob_map >= self.settings.seg_threshold)
-        found = mask.sum() >= self.settings.min_lesion_fraction * mask.size
+        mask = largest_component(prob_map >= self.settings.thresholds.segmentation)
+        found = mask.sum() >= self.settings.thresholds.min_lesion_fraction * mask.size
         if not found:
             peak = float(prob_map.max())
             mask = largest_component(prob_map >= peak * 0.5) if peak > 0 else np.ones_like(mask)
@@ -231,14 +220,14 @@ class Predictor:
         fy, fx = detail_shape[0] / coarse_mask.shape[0], detail_shape[1] / coarse_mask.shape[1]
         r0, c0, r1, c1 = box
         return refine_window((int(r0 * fy), int(c0 * fx), int(np.ceil(r1 * fy)), int(np.ceil(c1 * fx))),
-                             self.settings.refine_margin)
+                             self.settings.preprocessing.refine_margin)
 
     def refine_detail(self, detail: np.ndarray, prior: np.ndarray, coarse_mask: np.ndarray) -> np.ndarray:
         """The detail-resolution map: the coarse prior everywhere, the refiner's map in the window."""
         window = self.window_for(detail.shape, coarse_mask)
         if self._refine is None or window is None:
             return prior
-        x = refine_input(detail, prior, window, self.settings.refine_size)
+        x = refine_input(detail, prior, window, self.settings.preprocessing.refine_input_size)
         batch = np.stack([x, x[:, ::-1]]) if self.settings.tta_flip else x[None]
         probs = self._refine(batch.astype(np.float32))[..., 0]  # members x B x R x R
         maps = [probs[:, 0]] + ([probs[:, 1, :, ::-1]] if self.settings.tta_flip else [])
@@ -254,15 +243,15 @@ class Predictor:
         prob_work = self.segment_work(work)
         mask_work, found = self.lesion_mask(prob_work)
         lesion_probability = None
-        presence = self.settings.presence
+        presence, threshold = self.settings.presence, self.settings.thresholds.segmentation
         if presence is not None:
-            lesion_probability = presence.probability(presence_features(prob_work, self.settings.seg_threshold))
+            lesion_probability = presence.probability(presence_features(prob_work, threshold))
             found = found and lesion_probability >= presence.threshold
         if detail is None:
             return Analysis(work, prob_work, mask_work, found, lesion_probability, prob_work)
         prior = resize_map(prob_work, detail.shape)
         prob = self.refine_detail(detail, prior, mask_work)
-        mask = largest_component(prob >= self.settings.seg_threshold)
+        mask = largest_component(prob >= threshold)
         if not mask.any():  # refiner erased everything: keep the coarse region (best guess)
             mask = resize_map(mask_work.astype(np.float32), detail.shape) >= 0.5
         return Analysis(detail, prob, mask, found, lesion_probability, prob_work)
@@ -274,7 +263,7 @@ class Predictor:
         is seen, which is what a reader should double-check."""
         from scipy import ndimage
 
-        size, margin = self.settings.cls_size, self.settings.margin
+        size, margin = self.settings.preprocessing.cls_input_size, self.settings.preprocessing.margin
         box = mask_box(mask)
         step = max(1, int(round(0.03 * max(box[2] - box[0], box[3] - box[1])))) if box else 1
         grown = ndimage.binary_dilation(mask, iterations=step)
@@ -321,7 +310,8 @@ class Predictor:
         if self.fingerprint.features is not None and self._ood_unet is not None:
             from pipeline.ood import encoder_features, encoder_input
 
-            features = encoder_features(self._ood_unet, encoder_input(work, self.settings.seg_size)[None])[0]
+            x = encoder_input(work, self.settings.preprocessing.seg_input_size)
+            features = encoder_features(self._ood_unet, x[None])[0]
         return self.fingerprint.score(work, features, source, shape=shape)
 
     def predict_gray(self, gray: np.ndarray, spacing_mm: tuple[float, float] | None = None,
@@ -331,8 +321,9 @@ class Predictor:
         gray = np.asarray(gray)
         if gray.dtype != np.uint8:
             gray = np.clip(gray, 0, 255).astype(np.uint8)
-        work = self._steps.downscale(gray, self.settings.work_max_side)
-        detail = self._steps.downscale(gray, self.settings.detail_max_side) if self.settings.detail_max_side else None
+        pre = self.settings.preprocessing
+        work = self._steps.downscale(gray, pre.work_max_side)
+        detail = self._steps.downscale(gray, pre.detail_max_side) if pre.detail_max_side else None
         timings["preprocess"] = (time.perf_counter() - t0) * 1000
         t_ood = time.perf_counter()
         ood = self.check_distribution(work, gray.shape, source)
@@ -348,13 +339,14 @@ class Predictor:
         t3 = time.perf_counter()
         found = analysis.found
         prob_full = resize_map(analysis.prob, gray.shape)
-        mask_full = largest_component(prob_full >= self.settings.seg_threshold) if found else np.zeros(gray.shape, bool)
+        seg_threshold = self.settings.thresholds.segmentation
+        mask_full = largest_component(prob_full >= seg_threshold) if found else np.zeros(gray.shape, bool)
         found = found and bool(mask_full.any())
         area_px = int(mask_full.sum())
         area_mm2 = area_px * spacing_mm[0] * spacing_mm[1] if (spacing_mm and found) else None
         descriptors = describe_mask(gray, mask_full, spacing_mm) if found else None
         lexicon = {} if descriptors is None else {**descriptors.words(), "sentence": descriptors.sentence()}
-        cnn_probability, threshold, reasons = probability, self.settings.malignant_threshold, {}
+        cnn_probability, threshold, reasons = probability, self.settings.thresholds.malignant, {}
         if self.stacking is not None and descriptors is not None:
             from pipeline.descriptors import descriptor_features
             from pipeline.stacking_apply import apply_stacking

@@ -128,7 +128,7 @@ def _evaluate(label: str, bundle: Path, cases, dataset: str, reports: Path, n_bo
 
     predictor = Predictor(bundle)
     df = predict_cases(predictor, cases, desc=label)
-    metrics = metrics_json(predictor.name, dataset, df, predictor.settings.malignant_threshold, n_boot)
+    metrics = metrics_json(predictor.name, dataset, df, predictor.settings.thresholds.malignant, n_boot)
     report.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(report.parent / "predictions.csv", index=False)
     report.write_text(json.dumps(metrics, indent=2))

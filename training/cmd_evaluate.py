@@ -64,7 +64,7 @@ def evaluate_bundle(model: str, spec: str, out: Path, *, limit: int | None = Non
     out.mkdir(parents=True, exist_ok=True)
     df = predict_cases(predictor, cases, desc="evaluating")
     df.to_csv(out / "predictions.csv", index=False)
-    threshold = predictor.settings.malignant_threshold
+    threshold = predictor.settings.thresholds.malignant
     metrics = metrics_json(predictor.name, spec, df, threshold, n_boot)
     metrics["model_version"] = predictor.version
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))

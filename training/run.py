@@ -83,7 +83,7 @@ def fit_presence_on(seg_only: Predictor, val, cfg: TrainConfig) -> PresenceModel
     """Lesion presence from the validation patients: their scans (positives) and lesion-free strips
     of the same scans (negatives); None when the validation set has no lesion-free region at all."""
     positives, negatives = [], []
-    threshold = seg_only.settings.seg_threshold
+    threshold = seg_only.settings.thresholds.segmentation
     for v in val:
         features = presence_features(seg_only.segment_work(v.image), threshold)
         (positives if v.mask.any() else negatives).append(features)
@@ -132,7 +132,7 @@ def train_bundle(
     from pipeline.models import build_classifier
 
     placeholder = build_classifier(cfg.cls.model)
-    coarse = Predictor.from_models([seg], [placeholder], replace(settings_for(cfg, has_normal), refine_size=0))
+    coarse = Predictor.from_models([seg], [placeholder], settings_for(cfg, has_normal).without_refinement())
     refiners = []
     if cfg.refine.enabled and cfg.detail_max_side:
         coarse_maps = [coarse.segment_work(v.image) for v in val]

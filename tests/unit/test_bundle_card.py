@@ -291,12 +291,16 @@ def test_inference_settings_come_from_the_card_fields():
 
     card = BundleCard.from_json(fixture_json())
     settings = InferenceSettings.from_card(card)
-    assert (settings.work_max_side, settings.seg_size, settings.cls_size) == (256, 128, 128)
-    assert (settings.detail_max_side, settings.refine_size, settings.refine_margin) == (512, 128, 0.25)
-    assert settings.normalisation == "per_image_zscore" and settings.downscale == "lanczos"
-    assert settings.malignant_threshold == card.thresholds.malignant and settings.presence == card.presence
+    pre = settings.preprocessing
+    assert pre is card.preprocessing and settings.thresholds is card.thresholds
+    assert (pre.work_max_side, pre.seg_input_size, pre.cls_input_size) == (256, 128, 128)
+    assert (pre.detail_max_side, settings.refine_size, pre.refine_margin) == (512, 128, 0.25)
+    assert pre.normalisation == "per_image_zscore" and pre.downscale == "lanczos"
+    assert settings.presence == card.presence
     assert settings.calibration == card.calibration and settings.tta_views
     assert InferenceSettings.from_card(make_card()).calibration.fitted_on == "identity"
+    coarse = settings.without_refinement()  # the ablation: only the refiner is off
+    assert coarse.refine_size == 0 and coarse.preprocessing.detail_max_side == 512 and settings.refine_size == 128
 
 
 def test_minimal_card_helper_is_valid():
