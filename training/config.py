@@ -19,6 +19,20 @@ from pipeline.errors import LesionLensError
 from pipeline.models.specs import ClassifierSpec, UNetSpec
 
 
+@dataclass(frozen=True)
+class StageSchedule:
+    """How one network of the recipe is fitted: the same knobs in every stage (AdamW with weight decay,
+    augmentation, optional transfer weights). Each stage sets its own epochs and keeps its own model
+    spec and loss settings."""
+
+    epochs: int
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    init_weights: str | None = None  # transfer: start from this stage's model in another bundle
+
+
 def _recipe_unet() -> UNetSpec:
     """128 px: 0.64x the pixels of 160 px for -0.01 Dice on BUS-BRA fold 1, which is what lets
     5-fold CV fit 3 h and `train` fit 60 min on 2 cores (README, Results)."""
@@ -26,16 +40,11 @@ def _recipe_unet() -> UNetSpec:
 
 
 @dataclass(frozen=True)
-class SegTrainConfig:
-    model: UNetSpec = field(default_factory=_recipe_unet)
+class SegTrainConfig(StageSchedule):
     epochs: int = 25
-    batch_size: int = 16
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-4
+    model: UNetSpec = field(default_factory=_recipe_unet)
     bce_weight: float = 1.0  # loss = soft Dice + bce_weight * BCE
     focal: bool = False
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    init_weights: str | None = None  # transfer: start from another bundle's seg model
     # Lesion-free crops of the training scans, as a fraction of the images per epoch, with an empty
     # target: BUS-BRA has no normal scans, and without them the model draws a lesion on every input.
     negative_fraction: float = 0.25
@@ -50,20 +59,15 @@ def _refine_unet() -> UNetSpec:
 
 
 @dataclass(frozen=True)
-class RefineTrainConfig:
+class RefineTrainConfig(StageSchedule):
     """Second stage: redraws the border in a window around the coarse box (pipeline.refine)."""
 
+    epochs: int = 20
     enabled: bool = True
     model: UNetSpec = field(default_factory=_refine_unet)
-    epochs: int = 20
-    batch_size: int = 16
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-4
     margin: float = 0.25  # window = lesion box + this share of its longest side on every side
     border_weight: float = 4.0  # extra BCE weight at the expert border (decays over ~2 px of the window)
     bce_weight: float = 1.0
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    init_weights: str | None = None
 
 
 def _recipe_classifier() -> ClassifierSpec:
@@ -72,16 +76,13 @@ def _recipe_classifier() -> ClassifierSpec:
 
 
 @dataclass(frozen=True)
-class ClsTrainConfig:
-    model: ClassifierSpec = field(default_factory=_recipe_classifier)
+class ClsTrainConfig(StageSchedule):
     epochs: int = 12
     batch_size: int = 32
     learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
+    model: ClassifierSpec = field(default_factory=_recipe_classifier)
     margin: float = 0.3
     mask_jitter: float = 1.0
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    init_weights: str | None = None
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,13 @@ import os
 from pathlib import Path
 from typing import Any, TypeVar
 
+from training.config import StageSchedule
+
 log = logging.getLogger(__name__)
 CHOICES = ("auto", "default", "mirrored")
 ENV = "LESIONLENS_STRATEGY"
 _cache: dict[str, Any] = {}
-T = TypeVar("T")
+T = TypeVar("T", bound=StageSchedule)
 
 
 def add_argument(p: Any) -> None:
@@ -84,12 +86,12 @@ def replicas() -> int:
 
 
 def scaled(stage_cfg: T, n: int | None = None) -> T:
-    """A stage config (batch_size, learning_rate) with the global batch and learning rate for n replicas."""
+    """A stage's schedule with the global batch and learning rate for n replicas."""
     n = replicas() if n is None else n
     if n <= 1:
         return stage_cfg
-    batch, lr = stage_cfg.batch_size, stage_cfg.learning_rate  # type: ignore[attr-defined]
-    return dataclasses.replace(stage_cfg, batch_size=batch * n, learning_rate=lr * math.sqrt(n))  # type: ignore[type-var]
+    batch, lr = stage_cfg.batch_size, stage_cfg.learning_rate
+    return dataclasses.replace(stage_cfg, batch_size=batch * n, learning_rate=lr * math.sqrt(n))
 
 
 def record(stage_dir: Path, batch_size: int, learning_rate: float) -> None:
