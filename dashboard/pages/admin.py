@@ -22,6 +22,7 @@ from dashboard.auth import ADMIN, ROLES, AccountError, allows, audit, current_au
 from dashboard.auth.audit_log import ACTIONS, AuditFilter, csv_lines
 from dashboard.auth.passwords import PasswordPolicyError, generate_password
 from dashboard.figures.style import FONT_FAMILY
+from dashboard.pages.paging import date_range, page_outputs, page_window, requested_page
 
 USERS_TABLE = "admin-users-table"
 USERNAME = "admin-username"
@@ -204,27 +205,22 @@ def register(app: dash.Dash) -> None:
         return alert, user_rows(auth)
 
     @app.callback(
-        Output(AUDIT_TABLE, "data"),
-        Output(AUDIT_TABLE, "page_count"),
-        Output(AUDIT_TABLE, "page_current"),
+        *page_outputs(AUDIT_TABLE),
         Output(AUDIT_COUNT, "children"),
         Output(AUDIT_CSV, "href"),
         Input(AUDIT_ACTOR, "value"),
         Input(AUDIT_ACTION, "value"),
-        Input(AUDIT_DATES, "start_date"),
-        Input(AUDIT_DATES, "end_date"),
+        *date_range(AUDIT_DATES),
         Input(AUDIT_TABLE, "page_current"),
         Input(USERS_TABLE, "data"),
     )
     def _audit_page(actor, action, start, end, page, _users):
         require(ADMIN)
         flt = AuditFilter.parse(actor, action, start, end)
-        if dash.ctx.triggered_id != AUDIT_TABLE:
-            page = 0
-        page = max(0, int(page or 0))
+        page = requested_page(AUDIT_TABLE, page)
         rows, total = current_auth().audit.page(flt, offset=page * AUDIT_PAGE_SIZE, limit=AUDIT_PAGE_SIZE)
-        pages = max(1, -(-total // AUDIT_PAGE_SIZE))
-        return rows, pages, min(page, pages - 1), f"{total} event{'s' if total != 1 else ''}", audit_query(flt)
+        pages, page = page_window(total, page, AUDIT_PAGE_SIZE)
+        return rows, pages, page, f"{total} event{'s' if total != 1 else ''}", audit_query(flt)
 
 
 @export.get("/admin/audit.csv")

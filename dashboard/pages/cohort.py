@@ -23,13 +23,11 @@ from dashboard.components.cards import no_lesion
 from dashboard.exports.links import cohort_export_button
 from dashboard.figures.style import FONT_FAMILY
 from dashboard.pages.clicks import on_click
+from dashboard.pages.paging import date_range, page_outputs, page_window, requested_page
 from dashboard.services import current_services
 
 PAGE_SIZE = 25
-# properties the callbacks read or set as one: a page of the table, the date range, the age controls
-# (slider and two boxes, kept in sync by `sync_age`)
-TABLE_PAGE = ("data", "page_count", "page_current")
-DATE_RANGE = ("start_date", "end_date")
+# the age controls, read and set as one (slider and two boxes, kept in sync by `sync_age`)
 AGE_CONTROLS = (ids.COHORT_AGE, ids.COHORT_AGE_MIN, ids.COHORT_AGE_MAX)
 COLUMNS = [
     {"id": "thumb", "name": "", "presentation": "markdown"},
@@ -116,10 +114,10 @@ def table_state(services, f: CohortFilter, page: int = 0, sort_by: list[dict] | 
     """(rows, page_count, page, count text, chips, query, metrics href): everything the table shows."""
     rows, total = queries.cohort_page(services.store, f, services.models.active_identity(), db_sort(sort_by),
                                       page or 0, page_size or PAGE_SIZE)
-    pages = max(1, -(-total // (page_size or PAGE_SIZE)))
+    pages, page = page_window(total, page or 0, page_size or PAGE_SIZE)
     count = f"{total:,} case{'s' if total != 1 else ''}"
     query = f.to_query()
-    return table_rows(rows), pages, min(page or 0, pages - 1), count, chips_for(f), query, f"/metrics{query}"
+    return table_rows(rows), pages, page, count, chips_for(f), query, f"/metrics{query}"
 
 
 def _check(id_, options, value):
@@ -284,13 +282,13 @@ def register(app: dash.Dash) -> None:
     filter_inputs = [Input(id_, "value") for _, id_ in FILTER_INPUTS]
 
     @app.callback(
-        *[Output(ids.COHORT_TABLE, prop) for prop in TABLE_PAGE],
+        *page_outputs(ids.COHORT_TABLE),
         Output(ids.COHORT_COUNT, "children"),
         Output(ids.COHORT_CHIPS, "children"),
         Output(ids.COHORT_LOCATION, "data"),
         Output(ids.COHORT_METRICS_LINK, "href"),
         *filter_inputs,
-        *[Input(ids.COHORT_DATES, prop) for prop in DATE_RANGE],
+        *date_range(ids.COHORT_DATES),
         Input(ids.COHORT_TABLE, "page_current"),
         Input(ids.COHORT_TABLE, "sort_by"),
         State(ids.COHORT_TABLE, "page_size"),
@@ -301,9 +299,8 @@ def register(app: dash.Dash) -> None:
         values = {name: args[i] for i, (name, _) in enumerate(FILTER_INPUTS)}
         start, end, page, sort_by, page_size = args[n:]
         f = filter_from_controls(values, (start, end))
-        if dash.ctx.triggered_id not in (ids.COHORT_TABLE, None):
-            page = 0  # a new filter starts at the first page
-        return table_state(current_services(), f, page or 0, sort_by, page_size or PAGE_SIZE)
+        page = requested_page(ids.COHORT_TABLE, page)
+        return table_state(current_services(), f, page, sort_by, page_size or PAGE_SIZE)
 
     app.clientside_callback(
         """
@@ -326,7 +323,7 @@ def register(app: dash.Dash) -> None:
         Output(ids.COHORT_AGE_MIN, "value", allow_duplicate=True),  # the age boxes move the slider (below)
         Output(ids.COHORT_AGE_MAX, "value", allow_duplicate=True),
         *[Output(id_, "value", allow_duplicate=True) for _, id_ in FILTER_INPUTS[1:]],
-        *[Output(ids.COHORT_DATES, prop) for prop in DATE_RANGE],
+        *date_range(ids.COHORT_DATES, Output),
     )
     def _reset():
         empty = list(AGE_LIMITS) + [[] for _ in FILTER_INPUTS[1:]]
