@@ -12,9 +12,9 @@ the page's own callbacks run (for the Metrics page: a second round trip before
 any figure). `page_container()` renders the page into the renderer's first
 `/_dash-layout` answer instead: that request comes from the page it is for,
 so its `Referer` (same origin; the app sends `Referrer-Policy: same-origin`)
-names the path and query, which Dash's own path matching turns into the
-page's (role-guarded) layout. The container's location then already holds
-that path, so the router does not run at start; in-app navigation, the back
+names the path and query, which the router's own matching rules
+(`page_match.py`) turn into the page's (role-guarded) layout. The container's
+location then already holds that path, so the router does not run at start; in-app navigation, the back
 button and any request without a usable Referer go through the router as
 before. The navbar's links and model badge are filled the same way, so their
 callbacks wait for the first navigation too.
@@ -29,12 +29,11 @@ import dash
 import dash_bootstrap_components as dbc
 import flask
 from dash import Input, Output, dcc, html
-from dash import _pages as dash_pages
-from dash import dash as dash_module
 
 from dashboard import ids
 from dashboard.auth import csrf, current_user
 from dashboard.auth.roles import ADMIN, CLINICIAN, VIEWER, allows, landing_path
+from dashboard.components.page_match import match_page, query_arguments
 
 NAV_ITEMS = (("New case", "/", CLINICIAN), ("Cohort", "/cohort", VIEWER), ("Metrics", "/metrics", VIEWER),
              ("Models", "/models", VIEWER), ("Jobs", "/jobs", CLINICIAN), ("Admin", "/admin", ADMIN))
@@ -125,15 +124,15 @@ def first_page() -> tuple[str, str, object, str] | None:
         return None
     pathname, search = referrer.path or "/", f"?{referrer.query}" if referrer.query else ""
     stripped = app.strip_relative_path(pathname)
-    page, path_variables = dash_pages._path_to_page(stripped if stripped is not None else "")
+    page, path_variables = match_page(stripped if stripped is not None else "")
     if not page:
         return None
     try:
         content, title = page.get("layout", ""), page["title"]
         if callable(content):  # the role-guarded layout (auth/guards.py)
-            content = content(**{**(path_variables or {}), **dash_pages._parse_query_string(search)})
+            content = content(**{**path_variables, **query_arguments(search)})
         if callable(title):
-            title = title(**(path_variables or {}))
+            title = title(**path_variables)
     except Exception:  # noqa: BLE001 - the router tries again (and reports it) once the renderer runs
         log.exception("rendering the first page into the layout failed; the pages router will render it")
         return None
@@ -146,12 +145,14 @@ def page_container(first: tuple[str, str, object, str] | None = None) -> html.Di
     if first is None:
         return dash.page_container
     pathname, search, content, title = first
-    # the same components as dash.page_container (tests/unit/test_dashboard_pages.py compares them), filled
+    # the same components as dash.page_container, with its ids read off it (tests/unit/test_dashboard_pages.py
+    # compares them), filled
+    location, container, store, dummy = (child.id for child in dash.page_container.children)
     return html.Div([
-        dcc.Location(id=dash_module._ID_LOCATION, refresh="callback-nav", pathname=pathname, search=search),
-        html.Div(content, id=dash_module._ID_CONTENT, disable_n_clicks=True),
-        dcc.Store(id=dash_module._ID_STORE, data={"title": title}),
-        html.Div(id=dash_module._ID_DUMMY, disable_n_clicks=True),
+        dcc.Location(id=location, refresh="callback-nav", pathname=pathname, search=search),
+        html.Div(content, id=container, disable_n_clicks=True),
+        dcc.Store(id=store, data={"title": title}),
+        html.Div(id=dummy, disable_n_clicks=True),
     ])
 
 
