@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,8 +88,9 @@ def parse_log(text: str) -> dict[tuple[int, int], dict[str, StageHistory]]:
 
 
 def _candidate_logs(model_dir: Path, card: BundleCard) -> list[Path]:
-    home = Path(os.environ.get("LESIONLENS_HOME", Path(__file__).resolve().parents[2] / "var"))
-    folders = [model_dir, model_dir.parent, home / "logs"]
+    from pipeline.paths import home  # LESIONLENS_HOME, read in one place
+
+    folders = [model_dir, model_dir.parent, home() / "logs"]
     logs = [p for folder in folders if folder.is_dir() for p in sorted(folder.glob("*.log"))]
     preferred = {model_dir.name, model_dir.parent.name, card.name}
     return sorted(dict.fromkeys(logs), key=lambda p: p.stem not in preferred)
