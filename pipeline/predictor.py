@@ -186,7 +186,7 @@ class Predictor:
         """The same loaded models with the border stage off (the coarse map, upsampled): the refiner's gain is
         then measured on one set of weights and one code path (`python -m training refine-gain`)."""
         twin = copy.copy(self)
-        twin._refine = None
+        twin.settings, twin._refine = self.settings.without_refinement(), None  # the card's ablation, models kept
         return twin
 
     # -- stages on work-resolution arrays (shared with training evaluation) --
