@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from dashboard.store.cases import new_case_id
 from pipeline.errors import ImageLoadError
 from pipeline.io import Limits
 from pipeline.io.limits import check_file_size
+
+if TYPE_CHECKING:
+    from dashboard.services.quota import Reservation
 
 log = logging.getLogger(__name__)
 
@@ -160,14 +163,22 @@ class Ingest:
         """Decode, de-identify and store one uploaded file; raises ImageLoadError with a readable message.
 
         Nothing is stored for a rejected file: the case folder and row are
-        written only after the file decoded within its time limit.
+        written only after the file decoded within its time limit. The
+        signed-in user's quota slot is taken first and given back when the
+        file is not stored (services/quota.py).
         """
+        from dashboard.services import quota
+
         patient = clean_patient(patient)
-        self._check_quota()
-        case_id = new_case_id()
-        prepared = self.prepare(data, pseudonym=case_id)
-        record = prepared.record
-        case_id, _ = self.store.add_case(record, metadata=patient, case_id=case_id, extra_files=prepared.files)
+        reservation = self._reserve_quota()
+        try:
+            case_id = new_case_id()
+            prepared = self.prepare(data, pseudonym=case_id)
+            record = prepared.record
+            case_id, _ = self.store.add_case(record, metadata=patient, case_id=case_id, extra_files=prepared.files)
+        except BaseException:
+            quota.release(self.store.sessions, reservation)
+            raise
         self.cache.set(self._upload_key(hashlib.sha256(bytes(data)).hexdigest()), case_id)
         log.info(
             "upload stored as case %s (%s, %d x %d%s)",
@@ -179,13 +190,13 @@ class Ingest:
         )
         return case_id
 
-    def _check_quota(self) -> None:
-        """The signed-in user's daily upload quota (services/quota.py); no user (CLI, jobs): not counted."""
+    def _reserve_quota(self) -> Reservation | None:
+        """A slot of the signed-in user's daily upload quota (services/quota.py); no user (CLI, jobs): None."""
         from dashboard.auth.context import current_user
         from dashboard.services import quota
 
         user = current_user()
-        quota.check(self.store.sessions, user.username if user else None, self.settings.daily_uploads)
+        return quota.reserve(self.store.sessions, user.username if user else None, self.settings.daily_uploads)
 
     # ------------------------------------------------------------ server-side sources (import CLI, jobs)
     def dataset_case(self, case, dataset: str) -> tuple[str, bool]:

@@ -2,20 +2,30 @@
 
 Why: every upload is decoded, stored and analysed on the shared CPU and kept
 on the shared volume; one account (or one leaked API token) should not be
-able to fill the disk or starve everyone else in a day. The count is the
-user's `case.upload` audit rows since 00:00 UTC, so it is the same on every
-worker and node and needs no table of its own. It is checked before each
-file is stored; uploads in flight at the same moment are not yet counted, so
-parallel requests can pass the quota by at most the files they carry.
-Imports and batch jobs (no signed-in user) are not counted.
+able to fill the disk or starve everyone else in a day.
+
+Why a counter table: the quota used to count the user's `case.upload` audit
+rows before each file was stored, so uploads in flight at the same moment
+were not counted yet and parallel requests could pass the quota by the files
+they carried. Now each file first takes a slot in the user's row of
+`ll_upload_counts` for today (UTC) with one conditional UPDATE (`count =
+count + 1 WHERE count < limit`): the database serialises it (PostgreSQL row
+lock, SQLite write lock), so however many gunicorn workers and nodes upload
+at once, at most `limit` files get a slot. A file that is then rejected or
+fails to store gives its slot back (`release`); a process killed in between
+keeps it (the quota errs on the side of refusing). Imports and batch jobs
+(no signed-in user) are not counted.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, select, update
 
+from dashboard.store.tables import UploadCountRow
+from dashboard.store.upsert import insert_ignore
 from pipeline.errors import ImageLoadError
 
 
@@ -23,18 +33,56 @@ class QuotaExceeded(ImageLoadError):
     """The user has uploaded their daily number of images."""
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """One file's slot in a user's count for a day (the day it was taken, so a release after midnight gives
+    back the right one)."""
+
+    username: str
+    day: date
+
+
+def utc_today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
 def uploads_today(sessions, username: str) -> int:
-    from dashboard.auth.tables import AuditRow
-
-    midnight = datetime.combine(datetime.now(timezone.utc).date(), time.min)
+    """Slots the user holds today: files stored, plus any being stored right now."""
     with sessions() as session:
-        return session.scalar(select(func.count()).select_from(AuditRow).where(
-            AuditRow.actor == username, AuditRow.action == "case.upload", AuditRow.at >= midnight)) or 0
+        return session.scalar(select(UploadCountRow.count).where(
+            UploadCountRow.username == username, UploadCountRow.day == utc_today())) or 0
 
 
-def check(sessions, username: str | None, limit: int) -> None:
+def reserve(sessions, username: str | None, limit: int) -> Reservation | None:
+    """Take one of today's `limit` slots for `username`, or raise QuotaExceeded; None when no user is signed in.
+
+    One transaction: make today's row if missing (and drop the user's older
+    days), then the conditional increment whose row count says whether a
+    slot was free.
+    """
     if username is None:
-        return
-    if uploads_today(sessions, username) >= limit:
+        return None
+    day = utc_today()
+    row = (UploadCountRow.username == username, UploadCountRow.day == day)
+    with sessions() as session:
+        if insert_ignore(session, UploadCountRow, {"username": username, "day": day, "count": 0}):
+            session.execute(delete(UploadCountRow).where(UploadCountRow.username == username,
+                                                         UploadCountRow.day < day))
+        taken = session.execute(update(UploadCountRow).where(*row, UploadCountRow.count < limit)
+                                .values(count=UploadCountRow.count + 1)).rowcount
+        session.commit()
+    if not taken:
         raise QuotaExceeded(f"the daily upload limit of {limit} images per user is reached; "
                             "it resets at 00:00 UTC (an admin can raise LESIONLENS_DAILY_UPLOADS)")
+    return Reservation(username, day)
+
+
+def release(sessions, reservation: Reservation | None) -> None:
+    """Give back a slot whose file was not stored (rejected, or the store failed)."""
+    if reservation is None:
+        return
+    with sessions() as session:
+        session.execute(update(UploadCountRow).where(
+            UploadCountRow.username == reservation.username, UploadCountRow.day == reservation.day,
+            UploadCountRow.count > 0).values(count=UploadCountRow.count - 1))
+        session.commit()

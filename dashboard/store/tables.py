@@ -9,12 +9,13 @@ beside it (see `files.py`) and rows hold only what a table or a metric needs.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -166,3 +167,19 @@ class JobRow(Base):
     started: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     finished: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     heartbeat: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class UploadCountRow(Base):
+    """Images one user stored on one UTC day: the upload quota's counter (dashboard/services/quota.py).
+
+    One row per user and day, reserved with a conditional UPDATE before a
+    file is stored, so every gunicorn worker and node sees the same count
+    at once; older days are pruned when a user's first upload of a day makes
+    the new row.
+    """
+
+    __tablename__ = "ll_upload_counts"
+
+    username: Mapped[str] = mapped_column(String(80), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
