@@ -276,7 +276,7 @@ def layout_has_page(layout: dict) -> bool:
 def cohort_bench(app, n: int, profile: bool = False, timings: bool = True) -> dict:
     from dashboard.cohort import queries
     from dashboard.cohort.filters import CohortFilter
-    from dashboard.pages import cohort as cohort_page
+    from dashboard.components.cohort_table import table_rows
     from dashboard.pages import metrics as metrics_page
 
     services = app.server.extensions["lesionlens"]
@@ -306,7 +306,7 @@ def cohort_bench(app, n: int, profile: bool = False, timings: bool = True) -> di
         t = time.perf_counter()
         rows, total = queries.cohort_page(services.store, f, model, [{"column_id": "probability",
                                                                       "direction": "desc"}], 0, 25)
-        cohort_page.table_rows(rows)
+        table_rows(rows)
         timings["table_ms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         curves, _ = metrics_page.load_curves(services, f)

@@ -4,7 +4,7 @@ Filters are form controls whose state is mirrored into the URL query string
 (with history.replaceState, so the page is not re-rendered on every click)
 and into the Metrics links: a copied URL reproduces the view, and the
 Metrics page shows the same cohort. The table pages and sorts in the
-database; thumbnails are URLs served by the files route, not base64. The
+database (`components/cohort_table.py`: its columns and cells). The
 first page of the table is part of the layout, so a first load needs no
 callback round trip before the table shows.
 """
@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, dash_table, dcc, html
+from dash import Input, Output, State, dcc, html
 
 from dashboard import ids
 from dashboard.cohort import queries
 from dashboard.cohort.controls import FILTER_INPUTS, as_shown, filter_from_controls, panel_value
 from dashboard.cohort.filters import AGE_LIMITS, CohortFilter
-from dashboard.components.cards import no_lesion
+from dashboard.components.cohort_table import cohort_table, db_sort, table_rows
 from dashboard.exports.links import cohort_export_button
-from dashboard.figures.style import FONT_FAMILY
 from dashboard.pages.clicks import on_click
 from dashboard.pages.paging import date_range, page_outputs, page_window, requested_page
 from dashboard.services import current_services
@@ -29,79 +28,6 @@ from dashboard.services import current_services
 PAGE_SIZE = 25
 # the age controls, read and set as one (slider and two boxes, kept in sync by `sync_age`)
 AGE_CONTROLS = (ids.COHORT_AGE, ids.COHORT_AGE_MIN, ids.COHORT_AGE_MAX)
-COLUMNS = [
-    {"id": "thumb", "name": "", "presentation": "markdown"},
-    {"id": "case", "name": "Case", "presentation": "markdown"},
-    {"id": "dataset", "name": "Dataset"},
-    {"id": "date", "name": "Date"},
-    {"id": "age", "name": "Age", "type": "numeric"},
-    {"id": "sex", "name": "Sex"},
-    {"id": "device", "name": "Device"},
-    {"id": "birads", "name": "BI-RADS"},
-    {"id": "truth", "name": "Truth"},
-    {"id": "predicted", "name": "Model"},
-    {"id": "probability", "name": "P(malig.)", "type": "numeric"},
-    {"id": "uncertainty", "name": "±", "type": "numeric"},
-    {"id": "ood", "name": "Data check"},
-    {"id": "dice", "name": "Dice", "type": "numeric"},
-    {"id": "review", "name": "Review"},
-]
-# Long free-text cells are cut with an ellipsis and headers may wrap: at full width the probability,
-# uncertainty, Dice and review columns ran off a 1440 px screen (tests/browser/test_layout_browser.py).
-_CLIP = {"overflow": "hidden", "textOverflow": "ellipsis", "whiteSpace": "nowrap"}
-NARROW_COLUMNS = [
-    {"if": {"column_id": "thumb"}, "width": "58px", "minWidth": "58px", "maxWidth": "58px"},
-    {"if": {"column_id": "dataset"}, "maxWidth": "100px", **_CLIP},
-    {"if": {"column_id": "device"}, "maxWidth": "110px", **_CLIP},
-    {"if": {"column_id": "review"}, "maxWidth": "110px", **_CLIP},
-    {"if": {"column_id": "predicted"}, "maxWidth": "120px", "whiteSpace": "normal"},
-]
-SORT_KEYS = {"case": "id"}  # table column -> queries.SORTABLE key (others map to themselves)
-
-
-OOD_FLAG = "⚠ unusual"  # the image is unlike the training data: treat the result as unreliable
-
-
-def ood_cell(r: dict) -> str:
-    """The out-of-distribution guard's verdict in the cohort table (its probability is greyed)."""
-    flag = r.get("out_of_distribution")
-    return "—" if flag is None else OOD_FLAG if flag else "ok"
-
-
-def table_rows(rows: list[dict]) -> list[dict]:
-    """Database rows -> DataTable rows (strings and rounded numbers, thumbnail URLs)."""
-    out = []
-    for r in rows:
-        review = r.get("review_status") or ""
-        if r.get("reviewed_label"):
-            review += f" → {r['reviewed_label']}"
-        empty = no_lesion(r)  # an empty mask never carries a diagnosis: no label, no P(malignant)
-        out.append(
-            {
-                "id": r["id"],
-                "thumb": f"![thumbnail](/files/{r['id']}/thumb.png)",
-                "case": f"[{r['id']}](/case/{r['id']})",
-                "dataset": r.get("dataset"),
-                "date": r.get("case_date"),
-                "age": r.get("age"),
-                "sex": r.get("sex") or "",
-                "device": r.get("device") or "",
-                "birads": r.get("birads") or "",
-                "truth": r.get("true_label") or "",
-                "predicted": "no lesion found" if empty else (r.get("predicted") or "—"),
-                "probability": None if empty or r.get("probability") is None else round(r["probability"], 3),
-                "uncertainty": None if empty or r.get("uncertainty") is None else round(r["uncertainty"], 3),
-                "ood": ood_cell(r),
-                "dice": None if r.get("dice") is None else round(r["dice"], 3),
-                "review": review,
-            }
-        )
-    return out
-
-
-def db_sort(sort_by: list[dict] | None) -> list[dict]:
-    return [{"column_id": SORT_KEYS.get(s["column_id"], s["column_id"]), "direction": s["direction"]}
-            for s in (sort_by or [])]
 
 
 def chips_for(f: CohortFilter) -> list:
@@ -235,39 +161,7 @@ def layout(**query):
                     # 1440 px screens (xxl): a narrower filter column leaves the table its 14 columns
                     dbc.Col(filter_panel(f, queries.facets(services.store)), lg=3, xxl=2),
                     dbc.Col(
-                        dcc.Loading(
-                            dash_table.DataTable(
-                                id=ids.COHORT_TABLE,
-                                columns=COLUMNS,
-                                data=rows,
-                                page_action="custom",
-                                page_count=pages,
-                                page_current=0,
-                                page_size=PAGE_SIZE,
-                                sort_action="custom",
-                                sort_mode="single",
-                                sort_by=[],
-                                markdown_options={"link_target": "_self", "html": False},
-                                style_table={"overflowX": "auto"},
-                                style_cell={"padding": "3px 6px", "textAlign": "left", "verticalAlign": "middle",
-                                            "fontFamily": FONT_FAMILY},
-                                style_cell_conditional=NARROW_COLUMNS,
-                                style_header={"fontWeight": "600", "backgroundColor": "#e9ecef", "whiteSpace": "normal",
-                                              "height": "auto"},
-                                style_data_conditional=[
-                                    {"if": {"filter_query": '{truth} = "malignant"', "column_id": "truth"},
-                                     "color": "#b34700", "fontWeight": "600"},
-                                    {"if": {"filter_query": '{predicted} = "malignant"', "column_id": "predicted"},
-                                     "color": "#b34700", "fontWeight": "600"},
-                                    {"if": {"filter_query": f'{{ood}} = "{OOD_FLAG}"',
-                                            "column_id": ["probability", "uncertainty", "ood"]},
-                                     "color": "#8a9099", "fontStyle": "italic"},
-                                    {"if": {"state": "active"}, "backgroundColor": "#fff3d6", "border": "1px solid #E69F00"},
-                                ],
-                                cell_selectable=True,
-                            ),
-                            type="circle",
-                        ),
+                        dcc.Loading(cohort_table(rows, pages, PAGE_SIZE), type="circle"),
                         lg=9, xxl=10,
                     ),
                 ]

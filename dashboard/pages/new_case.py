@@ -5,7 +5,8 @@ Two callbacks, on purpose. `_ingest` decodes and stores every file at once
 hands a list of case ids to the browser; `_advance` then predicts the stored
 cases a few at a time, driven by a dcc.Interval, so the page shows a progress
 bar and each result as soon as it exists instead of one long spinner. Every
-upload is a stored case from the first step on, so nothing is lost.
+upload is a stored case from the first step on, so nothing is lost. The
+work of both steps is `new_case_batch.py`; the cards are `components/upload_results.py`.
 
 Limits, each refused in words beside the file: size per file (dcc.Upload
 max_size in the browser, with assets/20-upload-limits.js saying why; Flask
@@ -17,12 +18,6 @@ logged), and time per file (decode + de-identify, then predict).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import logging
-import time
-from typing import Any
-
 import dash
 import dash_bootstrap_components as dbc
 import flask
@@ -30,191 +25,17 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard import ids
 from dashboard.auth import CLINICIAN, audit, require
-from dashboard.components.cards import label_badge, prediction_block, shown_label
-from dashboard.figures.image import CaseImage, ImageLayer, case_image_figure_dict
-from dashboard.figures.style import PREDICTION_COLOR
-from dashboard.routes import file_url, overlay_url
+from dashboard.components.upload_results import render_batch
+from dashboard.pages.new_case_batch import advance_batch, ingest_files
 from dashboard.services import current_services
-from dashboard.services.inference import PredictionInProgress
 from dashboard.services.ingest import clean_patient
-from pipeline.errors import BundleError, ImageLoadError
 
-log = logging.getLogger(__name__)
 TICK_MS = 600
 # the patient form: the key `clean_patient` reads each field's value under
 PATIENT_FORM = (("age", ids.PATIENT_AGE), ("sex", ids.PATIENT_SEX), ("history", ids.PATIENT_HISTORY),
                 ("symptoms", ids.PATIENT_SYMPTOMS))
 # the upload progress bar's properties the batch callback sets, in the order it returns them
 PROGRESS_PROPS = ("value", "label", "style", "animated")
-BUDGET_S = 1.5  # predict for at most this long per request, then report progress
-
-
-def decode_upload(contents: str | None) -> bytes:
-    """Bytes of a dcc.Upload data URL ("data:<type>;base64,<data>")."""
-    if not contents or "," not in contents:
-        raise ImageLoadError("the browser sent no file data")
-    header, _, payload = contents.partition(",")
-    if ";base64" not in header:
-        raise ImageLoadError("the browser sent the file in an unexpected encoding")
-    try:
-        return base64.b64decode(payload, validate=False)
-    except (binascii.Error, ValueError):
-        raise ImageLoadError("the upload was damaged in transfer; please try again") from None
-
-
-def ingest_files(ingest, contents: list[str], names: list[str], patient: dict[str, Any], max_files: int) -> dict:
-    """Store every file as a case; returns the batch the browser keeps (ids and messages only).
-
-    A file whose exact bytes are already a stored case is not decoded or stored
-    again: its item names that case (`"existing": True`) and the page offers it.
-    """
-    items = []
-    for index, (data_url, name) in enumerate(zip(contents, names)):
-        item = {"name": name or f"file {index + 1}", "case_id": None, "error": None}
-        if index >= max_files:
-            item["error"] = f"not analysed: at most {max_files} files per upload"
-        else:
-            try:
-                data = decode_upload(data_url)
-                known = ingest.find_known(data)  # by sha256, before any decoding or prediction
-                if known:
-                    item.update(case_id=known, existing=True)
-                else:
-                    item["case_id"] = ingest.upload(data, patient)
-            except ImageLoadError as exc:
-                item["error"] = str(exc)
-            except Exception:  # never lose the other files to one unexpected failure
-                log.exception("storing an upload failed")
-                item["error"] = "the file could not be stored (server error); the other files are unaffected"
-        items.append(item)
-    return {"items": items, "started": time.time()}
-
-
-def advance_batch(services, batch: dict, budget_s: float = BUDGET_S) -> dict:
-    """Predict pending cases of the batch until the time budget is spent; returns per-case results."""
-    results: dict[str, dict] = {}
-    deadline = time.perf_counter() + budget_s
-    try:
-        card = services.models.require_active()
-    except BundleError as exc:
-        return {item["case_id"]: {"error": str(exc)} for item in batch.get("items", []) if item.get("case_id")}
-    for item in batch.get("items", []):
-        case_id = item.get("case_id")
-        if not case_id:
-            continue
-        stored = services.store.get(case_id)
-        if stored is None:
-            results[case_id] = {"error": "this case is no longer in the store"}
-            continue
-        row = stored.prediction_for(*card.identity)
-        if row is None and time.perf_counter() < deadline:
-            try:
-                # another worker answering an overlapping tick may be predicting it: leave it pending
-                row, _source = services.analyzer.predict_case(case_id, card, wait=False)
-            except PredictionInProgress:
-                continue
-            except (ImageLoadError, BundleError) as exc:
-                results[case_id] = {"error": str(exc)}
-                continue
-            except Exception:
-                log.exception("prediction failed for case %s", case_id)
-                results[case_id] = {"error": "the model failed on this image (server error)"}
-                continue
-        results[case_id] = {"row": row, "case": stored.row, "model": card.identity}
-    return results
-
-
-def _error_card(name: str, message: str) -> dbc.Card:
-    return dbc.Card(
-        dbc.CardBody(
-            [
-                html.H5(["⚠ ", name], className="card-title text-danger mb-1"),
-                html.P(message, className="mb-0 ll-file-error"),
-            ]
-        ),
-        className="mb-3 ll-result-card ll-error",
-    )
-
-
-def _pending_card(name: str, case_id: str) -> dbc.Card:
-    return dbc.Card(
-        dbc.CardBody(
-            [
-                html.H5(name, className="card-title mb-1"),
-                html.Div([dbc.Spinner(size="sm", color="warning"), " Analysing… (the first image after a restart "
-                          "also loads the model, a few seconds)"], className="text-muted"),
-                dcc.Link("Open case page", href=f"/case/{case_id}", className="small"),
-            ]
-        ),
-        className="mb-3 ll-result-card ll-pending",
-    )
-
-
-def existing_notice(case) -> dbc.Alert:
-    """What a re-upload of a stored image says: which case it is, and that no copy was made."""
-    when = f"{case.created:%Y-%m-%d %H:%M} UTC" if getattr(case, "created", None) else "earlier"
-    text = [html.B("Already in the store"), f" as case {case.id} (stored {when}): showing that case; "
-            "no second copy was stored, and patient details entered with this upload were not applied to it."]
-    return dbc.Alert(text, color="info", className="py-2 mb-2 ll-existing-case")
-
-
-def _result_card(name: str, result: dict, item: dict | None = None) -> dbc.Card:
-    row, case = result["row"], result["case"]
-    item = item or {}
-    layer = ImageLayer(overlay_url(case.id, "pred", "fill", result["model"], str(row.id)), "Prediction (mask)",
-                       PREDICTION_COLOR, 0.45)
-    spacing = (case.spacing_row_mm, case.spacing_col_mm) if case.spacing_row_mm else None
-    image = CaseImage(case.width, case.height, file_url(case.id, "display.png", case.sha256[:12]), (layer,),
-                      spacing_mm=spacing, fig_height=380)
-    figure = case_image_figure_dict(image)
-    return dbc.Card(
-        [
-            dbc.CardHeader([html.Span(name, className="me-2"), label_badge(shown_label(row), "fs-6")]),
-            dbc.CardBody(
-                [existing_notice(case) if item.get("existing") else "",
-                 dbc.Row(
-                    [
-                        dbc.Col(dcc.Graph(figure=figure, config={"scrollZoom": True, "displaylogo": False},
-                                          className="ll-result-graph"), md=7),
-                        dbc.Col(
-                            [
-                                prediction_block(row.summary, row.dice),
-                                dbc.Button("Open the existing case →" if item.get("existing") else "Open case →",
-                                           href=f"/case/{case.id}", color="primary", className="mt-3 ll-open-case"),
-                            ],
-                            md=5,
-                        ),
-                    ]
-                 )]
-            ),
-        ],
-        className=f"mb-3 ll-result-card ll-{shown_label(row)}",
-        id=f"result-{case.id}",
-    )
-
-
-def render_batch(batch: dict, results: dict) -> tuple[list, int, int]:
-    """Cards in upload order plus (done, total) counts for the progress bar."""
-    cards, done, total = [], 0, 0
-    for item in batch.get("items", []):
-        name, case_id = item["name"], item.get("case_id")
-        total += 1
-        if not case_id:
-            cards.append(_error_card(name, item.get("error") or "not analysed"))
-            done += 1
-            continue
-        result = results.get(case_id, {})
-        if "error" in result:
-            cards.append(_error_card(name, result["error"]))
-            done += 1
-        elif result.get("row") is not None:
-            cards.append(_result_card(name, result, item))
-            done += 1
-        else:
-            cards.append(_pending_card(name, case_id))
-    return cards, done, total
-
-
 UPLOAD_CLIENT_MESSAGE = "new-upload-client-message"
 
 

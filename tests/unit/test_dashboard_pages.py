@@ -12,12 +12,15 @@ from dashboard.cohort.filters import CohortFilter
 from dashboard.cohort.curves import cohort_curves
 from dashboard.cohort import queries
 from dashboard.components.cards import format_area, prediction_block, uncertainty_text
+from dashboard.components.cohort_table import db_sort, table_rows
+from dashboard.components.upload_results import render_batch
 from dashboard.pages import case as case_page
+from dashboard.pages import case_review
 from dashboard.pages import cohort as cohort_page
 from dashboard.pages import metrics as metrics_page
 from dashboard.components import model_card
 from dashboard.pages import models as models_page
-from dashboard.pages import new_case
+from dashboard.pages import new_case, new_case_batch
 from pipeline.errors import ImageLoadError
 from pipeline.io import record_from_array
 from tests.auth_helpers import as_user, logged_in_client
@@ -48,35 +51,35 @@ def seed_cohort(services, n: int = 40):
 
 
 def test_decode_upload():
-    assert new_case.decode_upload(data_url(b"abc")) == b"abc"
+    assert new_case_batch.decode_upload(data_url(b"abc")) == b"abc"
     for bad in (None, "", "no-comma", "data:image/png,notbase64"):
         with pytest.raises(ImageLoadError):
-            new_case.decode_upload(bad)
+            new_case_batch.decode_upload(bad)
 
 
 def test_one_bad_file_does_not_stop_the_others(app, services):
     with app.server.app_context():
-        batch = new_case.ingest_files(services.ingest, [data_url(lesion_png()), data_url(b"garbage"),
+        batch = new_case_batch.ingest_files(services.ingest, [data_url(lesion_png()), data_url(b"garbage"),
                                                           data_url(lesion_png(seed=1))],
                                       ["a.png", "b.png", "c.png"], {}, max_files=10)
         items = batch["items"]
         assert [bool(i["case_id"]) for i in items] == [True, False, True]
         assert "not a supported image" in items[1]["error"]
-        results = new_case.advance_batch(services, batch, budget_s=30)
-        cards, done, total = new_case.render_batch(batch, results)
+        results = new_case_batch.advance_batch(services, batch, budget_s=30)
+        cards, done, total = render_batch(batch, results)
     assert (done, total) == (3, 3)
     text = str(cards)
     assert "b.png" in text and "not a supported image" in text and "Open case" in text
 
 
 def test_file_limit_is_reported_per_file(services):
-    batch = new_case.ingest_files(services.ingest, [data_url(lesion_png())] * 3, ["1", "2", "3"], {}, max_files=2)
+    batch = new_case_batch.ingest_files(services.ingest, [data_url(lesion_png())] * 3, ["1", "2", "3"], {}, max_files=2)
     assert batch["items"][2]["error"].startswith("not analysed: at most 2 files")
 
 
 def test_pending_cards_before_prediction(services):
-    batch = new_case.ingest_files(services.ingest, [data_url(lesion_png())], ["x.png"], {}, max_files=5)
-    cards, done, total = new_case.render_batch(batch, {})
+    batch = new_case_batch.ingest_files(services.ingest, [data_url(lesion_png())], ["x.png"], {}, max_files=5)
+    cards, done, total = render_batch(batch, {})
     assert (done, total) == (0, 1) and "Analysing" in str(cards)
 
 
@@ -102,12 +105,12 @@ def test_case_figures_and_review(app, services):
     assert not case_page.needs_window_controls(stored.row)
     assert pred_fig.layout.images[1].opacity == pytest.approx(1.0)  # outlines get a visible opacity floor
     assert case_page.fitted_height(500, 400, False) < case_page.fitted_height(400, 500, False)
-    ok, message = case_page.save_review(services.store, case_id, None, None, "", "AB")
+    ok, message = case_review.save_review(services.store, case_id, None, None, "", "AB")
     assert not ok and "agree" in message
-    ok, message = case_page.save_review(services.store, case_id, "agree", None, "", "")
+    ok, message = case_review.save_review(services.store, case_id, "agree", None, "", "")
     assert not ok and "initials" in message
-    assert case_page.save_review(services.store, case_id, "disagree", "benign", "smooth", "AB")[0]
-    assert "disagrees" in str(case_page.review_history(services.store.get(case_id).reviews))
+    assert case_review.save_review(services.store, case_id, "disagree", "benign", "smooth", "AB")[0]
+    assert "disagrees" in str(case_review.review_history(services.store.get(case_id).reviews))
     with as_user(app, "clinician"):
         assert "Case not found" in str(case_page.layout(case_id="cnothere00"))
         assert "Save review" in str(case_page.layout(case_id=case_id))
@@ -118,10 +121,10 @@ def test_case_figures_and_review(app, services):
 def test_cohort_table_rows_use_thumbnail_urls(services):
     seed_cohort(services, 6)
     rows, total = queries.cohort_page(services.store, CohortFilter(), services.models.active_identity())
-    table = cohort_page.table_rows(rows)
+    table = table_rows(rows)
     assert total == 6 and table[0]["thumb"] == f"![thumbnail](/files/{table[0]['id']}/thumb.png)"
     assert "base64" not in json.dumps(table)
-    assert cohort_page.db_sort([{"column_id": "case", "direction": "desc"}]) == [
+    assert db_sort([{"column_id": "case", "direction": "desc"}]) == [
         {"column_id": "id", "direction": "desc"}]
 
 

@@ -8,8 +8,9 @@ import time
 
 import pytest
 
+from dashboard.components.upload_results import render_batch
 from dashboard.factory import create_app
-from dashboard.pages import new_case
+from dashboard.pages import new_case_batch
 from dashboard.services.inference import PredictionInProgress
 from dashboard.settings import Settings
 from pipeline.io.sample_files import dicom_bytes, gradient
@@ -22,9 +23,9 @@ def data_url(data: bytes) -> str:
 
 def upload(app, services, data: bytes, patient=None):
     with app.server.app_context():
-        batch = new_case.ingest_files(services.ingest, [data_url(data)], ["scan"], patient or {}, max_files=5)
-        results = new_case.advance_batch(services, batch, budget_s=30)
-        cards, done, total = new_case.render_batch(batch, results)
+        batch = new_case_batch.ingest_files(services.ingest, [data_url(data)], ["scan"], patient or {}, max_files=5)
+        results = new_case_batch.advance_batch(services, batch, budget_s=30)
+        cards, done, total = render_batch(batch, results)
     assert (done, total) == (1, 1)
     return batch["items"][0], str(cards)
 
@@ -107,10 +108,10 @@ def test_advance_batch_shows_a_case_another_worker_is_predicting_as_pending(tmp_
     first.start()
     time.sleep(0.3)
     with app_b.server.app_context():
-        results = new_case.advance_batch(worker_b, batch, budget_s=5)
-        _cards, done, _total = new_case.render_batch(batch, results)
+        results = new_case_batch.advance_batch(worker_b, batch, budget_s=5)
+        _cards, done, _total = render_batch(batch, results)
     assert done == 0  # pending, not predicted a second time
     first.join()
     with app_b.server.app_context():
-        results = new_case.advance_batch(worker_b, batch, budget_s=5)
+        results = new_case_batch.advance_batch(worker_b, batch, budget_s=5)
     assert results[case_id]["row"] is not None

@@ -15,14 +15,15 @@ import pytest
 
 from dashboard import ids
 from dashboard.components.cards import no_lesion, prediction_block, shown_label
+from dashboard.components.cohort_table import table_rows
+from dashboard.components.upload_results import render_batch
 from dashboard.exports import cohort_csv
 from dashboard.exports.case_data import load_case_export
 from dashboard.exports.pdf import result_rows
 from dashboard.cohort import queries
 from dashboard.cohort.filters import CohortFilter
 from dashboard.pages import case as case_page
-from dashboard.pages import cohort as cohort_page
-from dashboard.pages import new_case
+from dashboard.pages import new_case_batch
 from tests.auth_helpers import as_user
 from tests.fakes_predictor import FakePredictor, lesion_png, make_fake_bundle
 
@@ -70,10 +71,10 @@ def test_prediction_block_shows_no_probability_for_an_empty_mask():
 
 def test_every_page_and_export_of_an_empty_mask_case(app, services):
     with app.server.app_context():
-        batch = new_case.ingest_files(services.ingest, [new_case_data_url()], ["a.png"], {}, max_files=5)
+        batch = new_case_batch.ingest_files(services.ingest, [new_case_data_url()], ["a.png"], {}, max_files=5)
         case_id = batch["items"][0]["case_id"]
-        results = new_case.advance_batch(services, batch, budget_s=30)
-        cards, done, _ = new_case.render_batch(batch, results)
+        results = new_case_batch.advance_batch(services, batch, budget_s=30)
+        cards, done, _ = render_batch(batch, results)
     assert done == 1
     card = text_of(cards)
     assert "No lesion" in card and "99%" not in card and "Malignant" not in card
@@ -84,7 +85,7 @@ def test_every_page_and_export_of_an_empty_mask_case(app, services):
 
     model = services.models.active_identity()
     rows, _ = queries.cohort_page(services.store, CohortFilter(), model)
-    row = cohort_page.table_rows(rows)[0]
+    row = table_rows(rows)[0]
     assert row["predicted"] == "no lesion found" and row["probability"] is None and row["uncertainty"] is None
 
     export = load_case_export(services, case_id, with_images=False)

@@ -13,11 +13,11 @@ import pytest
 
 from dashboard import ids
 from dashboard.components.cards import ood_score_text, out_of_distribution, prediction_block, uncertainty_text
+from dashboard.components.cohort_table import OOD_FLAG, ood_cell, table_rows
 from dashboard.exports.pdf import case_report_pdf, result_rows
 from dashboard.cohort import queries
 from dashboard.cohort.filters import CohortFilter
 from dashboard.pages import case as case_page
-from dashboard.pages import cohort as cohort_page
 from pipeline.types import Prediction
 from tests.auth_helpers import as_user
 from tests.fakes_predictor import FakePredictor, lesion_png, make_fake_bundle
@@ -113,8 +113,8 @@ def test_stored_flag_reaches_case_page_api_and_cohort_table(app):
     assert "this image looks different" in page and "ll-ood-greyed" in page and "(low)" not in page
 
     rows, _ = queries.cohort_page(services.store, CohortFilter(), services.models.active_identity())
-    table = cohort_page.table_rows(rows)[0]
-    assert table["ood"] == cohort_page.OOD_FLAG and table["probability"] == pytest.approx(0.91)
+    table = table_rows(rows)[0]
+    assert table["ood"] == OOD_FLAG and table["probability"] == pytest.approx(0.91)
     import csv
     import io
 
@@ -137,4 +137,4 @@ def test_old_rows_without_the_guard_default_to_not_flagged():
 
     body = prediction_json(Row())
     assert body["out_of_distribution"] is False and body["ood_score"] is None and body["ood_reasons"] == []
-    assert cohort_page.ood_cell({}) == "—" and cohort_page.ood_cell({"out_of_distribution": False}) == "ok"
+    assert ood_cell({}) == "—" and ood_cell({"out_of_distribution": False}) == "ok"

@@ -6,20 +6,20 @@ import re
 
 
 from dashboard import ids
-from dashboard.pages import case as case_page
+from dashboard.pages import case_review
 from tests.auth_helpers import logged_in_client
 from tests.fakes_predictor import lesion_png
 
 
 def test_the_same_review_twice_is_stored_once(services):
     case_id = services.ingest.upload(lesion_png(100, 80))
-    assert case_page.save_review(services.store, case_id, "agree", None, "round, smooth", "dr-a")[0]
-    ok, message = case_page.save_review(services.store, case_id, "agree", None, "round, smooth ", "dr-a")
-    assert not ok and message == case_page.ALREADY_SAVED
+    assert case_review.save_review(services.store, case_id, "agree", None, "round, smooth", "dr-a")[0]
+    ok, message = case_review.save_review(services.store, case_id, "agree", None, "round, smooth ", "dr-a")
+    assert not ok and message == case_review.ALREADY_SAVED
     assert len(services.store.get(case_id).reviews) == 1
     # a changed review, or another reviewer's identical one, is a new review
-    assert case_page.save_review(services.store, case_id, "disagree", "benign", "round, smooth", "dr-a")[0]
-    assert case_page.save_review(services.store, case_id, "agree", None, "round, smooth", "dr-b")[0]
+    assert case_review.save_review(services.store, case_id, "disagree", "benign", "round, smooth", "dr-a")[0]
+    assert case_review.save_review(services.store, case_id, "agree", None, "round, smooth", "dr-b")[0]
     assert len(services.store.get(case_id).reviews) == 3
 
 

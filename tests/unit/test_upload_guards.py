@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dashboard.pages import new_case
+from dashboard.pages import new_case_batch
 from pipeline.errors import ImageLoadError
 from pipeline.io import Limits, load_image
 from pipeline.io.limits import UPLOAD_MIN_SIDE, check_dimensions, check_not_blank
@@ -59,7 +59,7 @@ def test_blank_images_are_refused():
 def test_new_case_page_refuses_tiny_and_blank_images_in_words(app, services, array, message):
     before = services.store.count()
     with app.server.app_context():
-        batch = new_case.ingest_files(services.ingest, [data_url(png(array))], ["x.png"], {}, max_files=5)
+        batch = new_case_batch.ingest_files(services.ingest, [data_url(png(array))], ["x.png"], {}, max_files=5)
     item = batch["items"][0]
     assert item["case_id"] is None and message in item["error"]
     assert services.store.count() == before  # nothing stored
@@ -67,5 +67,5 @@ def test_new_case_page_refuses_tiny_and_blank_images_in_words(app, services, arr
 
 def test_a_real_image_still_goes_through(app, services):
     with app.server.app_context():
-        batch = new_case.ingest_files(services.ingest, [data_url(lesion_png(64, 48))], ["ok.png"], {}, max_files=5)
+        batch = new_case_batch.ingest_files(services.ingest, [data_url(lesion_png(64, 48))], ["ok.png"], {}, max_files=5)
     assert batch["items"][0]["case_id"]

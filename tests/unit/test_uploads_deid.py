@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.pages.new_case import ingest_files, render_batch
+from dashboard.components.upload_results import render_batch
+from dashboard.pages.new_case_batch import ingest_files
 from dashboard.store.files import ORIGINAL, SOURCE_DICOM
 from pipeline.deid import identifying_values
 from pipeline.io.dicom_header import read_dataset
