@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.store.tables import UploadCountRow
-from dashboard.store.upsert import insert_ignore
+from dashboard.store.upsert import insert_ignore, rows_changed
 from pipeline.errors import ImageLoadError
 
 
@@ -46,14 +47,14 @@ def utc_today() -> date:
     return datetime.now(timezone.utc).date()
 
 
-def uploads_today(sessions, username: str) -> int:
+def uploads_today(sessions: sessionmaker[Session], username: str) -> int:
     """Slots the user holds today: files stored, plus any being stored right now."""
     with sessions() as session:
         return session.scalar(select(UploadCountRow.count).where(
             UploadCountRow.username == username, UploadCountRow.day == utc_today())) or 0
 
 
-def reserve(sessions, username: str | None, limit: int) -> Reservation | None:
+def reserve(sessions: sessionmaker[Session], username: str | None, limit: int) -> Reservation | None:
     """Take one of today's `limit` slots for `username`, or raise QuotaExceeded; None when no user is signed in.
 
     One transaction: make today's row if missing (and drop the user's older
@@ -68,8 +69,8 @@ def reserve(sessions, username: str | None, limit: int) -> Reservation | None:
         if insert_ignore(session, UploadCountRow, {"username": username, "day": day, "count": 0}):
             session.execute(delete(UploadCountRow).where(UploadCountRow.username == username,
                                                          UploadCountRow.day < day))
-        taken = session.execute(update(UploadCountRow).where(*row, UploadCountRow.count < limit)
-                                .values(count=UploadCountRow.count + 1)).rowcount
+        taken = rows_changed(session, update(UploadCountRow).where(*row, UploadCountRow.count < limit)
+                             .values(count=UploadCountRow.count + 1))
         session.commit()
     if not taken:
         raise QuotaExceeded(f"the daily upload limit of {limit} images per user is reached; "
@@ -77,7 +78,7 @@ def reserve(sessions, username: str | None, limit: int) -> Reservation | None:
     return Reservation(username, day)
 
 
-def release(sessions, reservation: Reservation | None) -> None:
+def release(sessions: sessionmaker[Session], reservation: Reservation | None) -> None:
     """Give back a slot whose file was not stored (rejected, or the store failed)."""
     if reservation is None:
         return

@@ -1,4 +1,4 @@
-"""`insert_ignore`: add a row unless its key exists, in one statement, on SQLite and PostgreSQL.
+"""`insert_ignore`: add a row unless its key exists, in one statement, on SQLite and PostgreSQL; `rows_changed`.
 
 Why: counters and ledgers shared by several gunicorn workers, Celery workers
 and nodes (the upload quota, a job's item ledger) must create their row
@@ -10,27 +10,29 @@ dialects) makes the second insert a no-op and says which one won.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Insert
+from sqlalchemy import CursorResult, Executable
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 
-def _insert(session: Session, model: type) -> Insert:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        raise NotImplementedError(f"insert_ignore supports SQLite and PostgreSQL, not {dialect}")
-    return insert(model)
-
-
-def insert_ignore(session: Session, model: type, values: dict[str, Any]) -> bool:
+def insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) -> bool:
     """Insert `values` as a `model` row unless one with the same key exists; True when this call inserted it.
 
     Runs in the caller's transaction (the caller commits).
     """
-    statement = _insert(session, model).values(**values).on_conflict_do_nothing()
-    return (session.execute(statement).rowcount or 0) == 1
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement: postgresql.Insert | sqlite.Insert = postgresql.insert(model)
+    elif dialect == "sqlite":
+        statement = sqlite.insert(model)
+    else:
+        raise NotImplementedError(f"insert_ignore supports SQLite and PostgreSQL, not {dialect}")
+    return rows_changed(session, statement.values(**values).on_conflict_do_nothing()) == 1
+
+
+def rows_changed(session: Session, statement: Executable) -> int:
+    """Run an INSERT/UPDATE/DELETE in the caller's transaction; how many rows it changed (what a conditional
+    UPDATE's caller decides on)."""
+    return cast(CursorResult[Any], session.execute(statement)).rowcount or 0
