@@ -1,6 +1,7 @@
 """Long jobs: re-score a cohort with another model, batch inference of a server folder or dataset spec.
 
     store.py       `JobStore`: the ll_jobs rows every process agrees on (progress, cancel flag, result)
+    ledger.py      `JobItems`: the ll_job_items ledger, each item counted once (a lost chunk runs again)
     core.py        `validate_spec`, `plan`: what a job is and its items
     work.py        the item loop of one chunk, the summary of all chunks (images/s per worker)
     tasks.py       the task function of each kind, run by Celery or by the local executor; no Dash

@@ -11,6 +11,15 @@ tasks by name (`TASKS`) and so never imports the tasks module either.
 Either pool works: `--pool=solo` runs one task at a time per worker, the
 default prefork pool `--concurrency` at once (each child builds its own
 services and loads a model once).
+
+Lost workers: a re-scoring chunk is re-delivered when its worker dies
+(`tasks.py`): at once when a prefork child is killed (the parent rejects
+it back to the queue), and after VISIBILITY_TIMEOUT_S when a whole worker
+or node dies with Redis as the broker (nothing is left to reject it; Redis
+hands unacknowledged messages out again after that time). The planning and
+batch tasks are not re-run (`task_acks_late=False`): a batch job lost with
+its worker ends "interrupted" (the reaper, `store.py`) and is started again
+by hand; re-running it stores nothing twice.
 """
 
 from __future__ import annotations
@@ -26,13 +35,18 @@ TASKS = {
     "rescore_finish": "lesionlens.jobs.rescore_finish",
 }
 
+# Redis re-delivers a message not acknowledged within this time: a lost node's chunk comes back after it,
+# so a chunk must always finish sooner (tasks.MAX_CHUNK_ITEMS keeps chunks to minutes)
+VISIBILITY_TIMEOUT_S = 3600
+
 broker, backend = Settings.from_env().celery_urls
 
 celery_app = Celery("lesionlens", broker=broker, backend=backend, include=["dashboard.jobs.tasks"])
 celery_app.conf.update(
     task_track_started=True,
     worker_prefetch_multiplier=1,  # a long job does not hold others hostage on a busy worker
-    task_acks_late=False,  # a job is not re-run by another worker after a crash: its row says "interrupted"
+    task_acks_late=False,  # planning and batch tasks are not re-run after a crash (re-scoring chunks are)
+    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
     result_expires=24 * 3600,
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,

@@ -1,4 +1,8 @@
-"""`JobStore`: create, follow, cancel and finish jobs in the ll_jobs table."""
+"""`JobStore`: create, follow, cancel and finish jobs in the ll_jobs table.
+
+Progress (`done`/`failed`) is added by the item ledger (`ledger.py`), once
+per item, so a chunk run twice never counts an item twice.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,13 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from dashboard.jobs.ledger import JobItems
 from dashboard.store.tables import JobRow, utcnow
 
 ACTIVE = ("queued", "running")
 FINAL = ("done", "failed", "cancelled", "interrupted")
 STALE_AFTER = timedelta(seconds=90)  # a running job whose runner has not reported for this long is gone
+LEDGER_KEPT = timedelta(days=1)  # item ledger of a job that ended without its tasks finishing it
 
 
 def new_job_id() -> str:
@@ -80,14 +86,13 @@ class JobStore:
         now = utcnow()
         self._update(job_id, status="running", total=total, started=now, heartbeat=now, runner=runner_name())
 
-    def advance(self, job_id: str, done: int, failed: int) -> bool:
-        """Add to the counters in one UPDATE (chunks of one job on several workers add up, nothing is lost);
-        returns True when a cancel was requested."""
+    def resume(self, job_id: str) -> bool:
+        """A chunk lost with its worker came back after the reaper marked the job interrupted: running again."""
         with self.sessions() as session:
-            session.execute(update(JobRow).where(JobRow.id == job_id).values(
-                done=JobRow.done + done, failed=JobRow.failed + failed, heartbeat=utcnow()))
+            result = session.execute(update(JobRow).where(JobRow.id == job_id, JobRow.status == "interrupted")
+                                     .values(status="running", finished=None, message="", heartbeat=utcnow()))
             session.commit()
-            return bool(session.scalar(select(JobRow.cancel_requested).where(JobRow.id == job_id)))
+            return bool(result.rowcount)
 
     def finish(self, job_id: str, status: str, message: str = "", result: dict | None = None) -> None:
         self._update(job_id, status=status, message=message[:2000], result=result or {}, finished=utcnow(),
@@ -110,8 +115,14 @@ class JobStore:
             return row is None or bool(row.cancel_requested)
 
     def reap(self, now: datetime | None = None) -> int:
-        """Mark running jobs whose runner stopped reporting (killed, machine restarted) as ended."""
+        """Mark running jobs whose runner stopped reporting (killed, machine restarted) as ended.
+
+        A Celery chunk lost with its worker may still come back (within the
+        broker's visibility timeout) and resume the job; the item ledgers of
+        jobs ended over a day ago are dropped.
+        """
         cutoff = (now or utcnow()) - STALE_AFTER
+        JobItems(self.sessions).prune(FINAL, (now or utcnow()) - LEDGER_KEPT)
         with self.sessions() as session:
             stale = list(session.scalars(select(JobRow).where(JobRow.status == "running",
                                                               JobRow.heartbeat < cutoff)))

@@ -15,7 +15,17 @@ importing this module imports dash.
   `lesionlens.jobs.rescore_chunk` tasks in a chord, so every worker takes a
   share and the task that planned them returns at once (it holds no worker
   slot while they run); `lesionlens.jobs.rescore_finish` adds the chunks'
-  reports up (images per second per worker).
+  reports up (images per second per worker). A chunk lost with its worker
+  (the pool child killed mid-chunk) is delivered again, to another worker
+  or a new child (`acks_late` + `reject_on_worker_lost`), and the job
+  finishes instead of ending "interrupted": a re-scoring's items are
+  independent and its chord waits for every chunk, so re-running a chunk is
+  what a team that started it expects. The re-run skips what the lost run
+  finished (the item ledger, `ledger.py`, counts each item once) and gives
+  up on an item that kills its worker twice. Chunks hold at most
+  MAX_CHUNK_ITEMS items, so each finishes well within the broker's
+  visibility timeout (`celery_app.py`), after which Redis would deliver a
+  still-running chunk a second time.
 * `batch(job_id)`: one process; its items are stored as they are predicted.
 """
 
@@ -28,10 +38,12 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from dashboard.jobs.celery_app import TASKS, celery_app
-from dashboard.jobs.work import ChunkReport, finish, local_worker, run_items, run_job, start
+from dashboard.jobs.work import ChunkReport, fail_unfinished, finish, local_worker, run_items, run_job, start
 
 log = logging.getLogger(__name__)
 CHUNKS_PER_WORKER = 2
+MAX_CHUNK_ITEMS = 100  # a few minutes of CPU inference: far below the broker's visibility timeout
+ENDED = ("done", "failed", "cancelled")  # a chunk delivered after its job ended does nothing
 _process: dict[int, tuple[Any, Any]] = {}  # pid -> (flask server, Services): never shared across a fork
 
 
@@ -146,28 +158,25 @@ def run(job_id: str) -> dict[str, Any]:
 
 
 def rescore_chunk(job_id: str, first_index: int, case_ids: list[str], worker: str) -> dict[str, Any]:
-    """One share of a re-scoring; returns its ChunkReport as a dict (never raises: the chord must finish)."""
+    """One share of a re-scoring; returns its ChunkReport as a dict (never raises: the chord must finish).
+
+    May run twice for one chunk (its first worker was lost): `run_items`
+    skips what the first run finished, and a job the reaper marked
+    interrupted meanwhile is running again.
+    """
     with job_services() as services:
         jobs = _jobs(services)
         job = jobs.get(job_id)
-        if job is None:
+        if job is None or job["status"] in ENDED:
             return ChunkReport(worker, cancelled=True).as_dict()
+        if jobs.resume(job_id):
+            log.info("job %s: a chunk lost with its worker came back; the job runs again", job_id)
         try:
             return run_items(services, jobs, job_id, job["spec"], case_ids, worker, first_index).as_dict()
         except Exception as exc:  # noqa: BLE001 - the model went missing, the database went away, ...
             log.exception("job %s: chunk from item %d failed", job_id, first_index + 1)
-            jobs.advance(job_id, len(case_ids), len(case_ids))
-            return ChunkReport(
-                worker,
-                images=len(case_ids),
-                failed=len(case_ids),
-                errors=[
-                    (
-                        f"items {first_index + 1}-{first_index + len(case_ids)}",
-                        f"server error ({type(exc).__name__}); see the worker log",
-                    )
-                ],
-            ).as_dict()
+            return fail_unfinished(jobs, job_id, first_index, len(case_ids), worker,
+                                   f"server error ({type(exc).__name__}); see the worker log").as_dict()
 
 
 def rescore_finish(reports: list[dict[str, Any]], job_id: str) -> dict[str, Any]:
@@ -176,8 +185,9 @@ def rescore_finish(reports: list[dict[str, Any]], job_id: str) -> dict[str, Any]
 
 
 def chunks(case_ids: list[str], workers: int) -> list[tuple[int, list[str]]]:
-    """(first index, ids) slices: CHUNKS_PER_WORKER per worker (a fast worker takes more), at least two."""
-    n = max(1, min(len(case_ids), max(2, CHUNKS_PER_WORKER * workers)))
+    """(first index, ids) slices: CHUNKS_PER_WORKER per worker (a fast worker takes more), at least two,
+    at most MAX_CHUNK_ITEMS ids each."""
+    n = max(1, min(len(case_ids), max(2, CHUNKS_PER_WORKER * workers, -(-len(case_ids) // MAX_CHUNK_ITEMS))))
     size, extra = divmod(len(case_ids), n)
     out, first = [], 0
     for i in range(n):
@@ -214,8 +224,12 @@ def batch_task(job_id: str) -> dict[str, Any]:
     return batch(job_id)
 
 
-# acks_late: a worker holds only the chunk it runs, never a second one a free worker could take
-@celery_app.task(name=TASKS["rescore_chunk"], bind=True, acks_late=True)
+# acks_late: a worker holds only the chunk it runs, never a second one a free worker could take, and the
+# message stays in the broker until the chunk is done; reject_on_worker_lost: a chunk whose worker process
+# died (killed, out of memory) goes back to the queue instead of failing the chord (Celery would otherwise
+# ack it and record WorkerLostError); the ledger makes the re-run count nothing twice and stop on an item
+# that keeps killing workers (the message loop Celery's docs warn about)
+@celery_app.task(name=TASKS["rescore_chunk"], bind=True, acks_late=True, reject_on_worker_lost=True)
 def rescore_chunk_task(self, job_id: str, first_index: int, case_ids: list[str]) -> dict[str, Any]:
     return rescore_chunk(job_id, first_index, case_ids, self.request.hostname or local_worker())
 

@@ -169,6 +169,27 @@ class JobRow(Base):
     heartbeat: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
+class JobItemRow(Base):
+    """One item of a job that a chunk began: the ledger that makes a chunk safe to run twice.
+
+    A Celery chunk whose worker is lost mid-chunk is delivered again
+    (dashboard/jobs/tasks.py); its re-run finds here the items already
+    finished (their outcome is reused, never counted again) and the item the
+    lost worker was on (`attempts`), so an item that keeps killing its worker
+    is failed instead of retried forever. Rows go when the job finishes.
+    """
+
+    __tablename__ = "ll_job_items"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("ll_jobs.id", ondelete="CASCADE"), primary_key=True)
+    item: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # index in the job's plan
+    state: Mapped[str] = mapped_column(String(8), default="started")  # started | done | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # deliveries that began the item
+    predicted: Mapped[bool] = mapped_column(Boolean, default=False)  # by the model (not cached or stored already)
+    label: Mapped[str | None] = mapped_column(String(200), nullable=True)  # case id or item number, never a file name
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class UploadCountRow(Base):
     """Images one user stored on one UTC day: the upload quota's counter (dashboard/services/quota.py).
 
