@@ -196,7 +196,29 @@ def paired_differences(rows: list[Row]) -> list[str]:
     if not lines:
         return []
     return ["", "Paired per-fold differences (same dataset and folds):", "",
-            "| comparison | folds | Δ Dice | Δ AUC |", "|---|---:|---|---|", *lines]
+            "| comparison | folds | Δ Dice | Δ AUC |", "|---|---:|---|---|", *lines, *pooled_differences(ref, cvs[1:])]
+
+
+def pooled_differences(ref: Row, others: list[Row], n_boot: int = 1000) -> list[str]:
+    """Pooled out-of-fold paired differences vs the first CV run (`paired_oof`), where both kept their
+    `oof_predictions.csv`."""
+    import pandas as pd
+
+    from training.paired_oof import markdown_lines, oof_beside, paired_oof
+
+    ref_oof = oof_beside(ref.source)
+    if ref_oof is None:
+        return []
+    reference, lines = pd.read_csv(ref_oof), []
+    for other in others:
+        other_oof = oof_beside(other.source)
+        if other_oof is None or other.dataset != ref.dataset or other.folds != ref.folds:
+            continue
+        lines += markdown_lines(ref.label, other.label, paired_oof(reference, pd.read_csv(other_oof), n_boot))
+    if not lines:
+        return []
+    return ["", "Pooled out-of-fold paired differences (images scored by both runs; patient-bootstrap 95% CI; "
+            "HD95 in px, lower is better):", "", "| comparison | Dice | HD95 (px) | AUC |", "|---|---|---|---|", *lines]
 
 
 def _short(spec: str | None) -> str:
