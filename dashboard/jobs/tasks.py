@@ -175,8 +175,14 @@ def rescore_chunk(job_id: str, first_index: int, case_ids: list[str], worker: st
             return run_items(services, jobs, job_id, job["spec"], case_ids, worker, first_index).as_dict()
         except Exception as exc:  # noqa: BLE001 - the model went missing, the database went away, ...
             log.exception("job %s: chunk from item %d failed", job_id, first_index + 1)
-            return fail_unfinished(jobs, job_id, first_index, len(case_ids), worker,
-                                   f"server error ({type(exc).__name__}); see the worker log").as_dict()
+            return fail_unfinished(
+                jobs,
+                job_id,
+                first_index,
+                len(case_ids),
+                worker,
+                f"server error ({type(exc).__name__}); see the worker log",
+            ).as_dict()
 
 
 def rescore_finish(reports: list[dict[str, Any]], job_id: str) -> dict[str, Any]:
