@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.metrics import roc_auc
-from pipeline.metrics.bootstrap import bootstrap
+from pipeline.metrics import bootstrap_ci, roc_auc
+from training.fusion_stats import paired_bootstrap
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,8 @@ def _mean_difference(name: str, joined: pd.DataFrame, n_boot: int, seed: int) ->
     if both.empty:
         return None
     diff = (both[f"{name}_other"] - both[f"{name}_ref"]).to_numpy(float)
-    ci = bootstrap(np.mean, diff, groups=both["patient_id"].astype(str).to_numpy(), n_boot=n_boot, seed=seed)
-    return PairedDelta(name, float(both[f"{name}_ref"].mean()), float(both[f"{name}_other"].mean()),
-                       (ci.low, ci.high), len(both))
+    ci = bootstrap_ci(np.mean, diff, groups=both["patient_id"].astype(str).to_numpy(), n_boot=n_boot, seed=seed)
+    return PairedDelta(name, float(both[f"{name}_ref"].mean()), float(both[f"{name}_other"].mean()), ci, len(both))
 
 
 def paired_oof(reference: pd.DataFrame, other: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> list[PairedDelta]:
@@ -69,9 +68,8 @@ def paired_oof(reference: pd.DataFrame, other: pd.DataFrame, n_boot: int = 1000,
     if labelled.empty or y.min() == y.max():
         return deltas
     a, b = labelled["probability_ref"].to_numpy(float), labelled["probability_other"].to_numpy(float)
-    ci = bootstrap(lambda yy, aa, bb: roc_auc(yy, bb) - roc_auc(yy, aa), y, a, b,
-                   groups=labelled["patient_id"].astype(str).to_numpy(), n_boot=n_boot, seed=seed)
-    deltas.append(PairedDelta("auc", roc_auc(y, a), roc_auc(y, b), (ci.low, ci.high), len(labelled)))
+    (low, high), _ = paired_bootstrap(y, b, a, labelled["patient_id"].astype(str).to_numpy(), n_boot, seed)
+    deltas.append(PairedDelta("auc", roc_auc(y, a), roc_auc(y, b), (low, high), len(labelled)))
     return deltas
 
 
