@@ -7,6 +7,16 @@ prepares the folder where every worker's Prometheus samples are summed
 (`dashboard/monitoring/multiproc.py`) before the first fork.
 """
 
+import os
+from pathlib import Path
+
+# gunicorn's own default, ~/.gunicorn/gunicorn.ctl, is one path for every instance on the host: `gunicornc`
+# would reach whichever master started last, and the first to stop removes the other's socket. One per
+# LESIONLENS_HOME (as pipeline.paths.home(), not imported: `pipeline` pulls numpy into the master).
+control_socket = str(
+    Path(os.environ.get("LESIONLENS_HOME") or Path(__file__).resolve().parent / "var") / "run" / "gunicorn.ctl"
+)
+
 
 def on_starting(server):
     from dashboard.monitoring import multiproc

@@ -119,6 +119,8 @@ def test_slow_header_clients_do_not_stall_the_app_behind_nginx(tmp_path):
         while log.read_text().count(" ready (app loaded") < 2 and time.monotonic() < deadline:
             time.sleep(0.3)
         assert requests.get(url, verify=False).json() == {"status": "ok"}
+        # gunicorn's control socket is this instance's own (gunicorn.conf.py), not the host-wide default
+        assert (tmp_path / "home" / "run" / "gunicorn.ctl").is_socket(), tail(log)
         assert requests.head(f"https://127.0.0.1:{port}/login", verify=False).status_code == 200
         with ssl._create_unverified_context().wrap_socket(socket.create_connection(("127.0.0.1", port))) as sock:
             sock.sendall(b"POST /api/v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 400000000\r\n\r\n")
