@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from pipeline.errors import LesionLensError
 from training.__main__ import main
@@ -62,10 +63,15 @@ def test_bad_spaces_and_untrainable_configs_fail_before_training(tmp_path):
 
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory) -> tuple[Path, list[str]]:
-    """A finished 2-trial x 2-fold search (tiny config): its output feeds the tune and compare tests."""
-    out = tmp_path_factory.mktemp("tune") / "tune"
+    """A finished 2-trial x 2-fold search (tiny config without the refinement stage: the search machinery is
+    under test here, the stages in test_training_cli): its output feeds the tune and compare tests."""
+    work = tmp_path_factory.mktemp("tune")
+    config = yaml.safe_load(Path(TINY).read_text())
+    config["refine"]["enabled"] = False
+    (work / "tiny-norefine.yaml").write_text(yaml.safe_dump(config))
+    out = work / "tune"
     args = ["tune", "--dataset", "synthetic:30:4", "--space", TINY_SPACE, "--out", str(out), "--folds", "2",
-            "--trials", "2", "--config", TINY, "--n-boot", "20"]
+            "--trials", "2", "--config", str(work / "tiny-norefine.yaml"), "--n-boot", "20"]
     assert main(args) == 0
     return out, args
 
