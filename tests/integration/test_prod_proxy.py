@@ -88,6 +88,14 @@ def tail(path: Path, chars: int = 3000) -> str:
     return path.read_text(errors="replace")[-chars:] if path.exists() else f"({path.name} missing)"
 
 
+def wait_workers_serving(log: Path, workers: int = 2, timeout: float = 180) -> bool:
+    """Wait until gunicorn.conf.py's post_worker_init has logged every worker as serving; False on timeout."""
+    deadline = time.monotonic() + timeout
+    while log.read_text().count(" ready (app loaded") < workers and time.monotonic() < deadline:
+        time.sleep(0.3)
+    return log.read_text().count(" ready (app loaded") >= workers
+
+
 def wait_ready(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -115,9 +123,7 @@ def test_slow_header_clients_do_not_stall_the_app_behind_nginx(tmp_path):
         log = tmp_path / "prod.log"
         # Both workers serving before the attack (as in the control below): the test is about slow clients,
         # not about a worker still booting on a loaded machine.
-        deadline = time.monotonic() + 180
-        while log.read_text().count(" ready (app loaded") < 2 and time.monotonic() < deadline:
-            time.sleep(0.3)
+        wait_workers_serving(log)
         assert requests.get(url, verify=False).json() == {"status": "ok"}
         # gunicorn's control socket is this instance's own (gunicorn.conf.py), not the host-wide default
         assert (tmp_path / "home" / "run" / "gunicorn.ctl").is_socket(), tail(log)
@@ -152,10 +158,7 @@ def test_bare_gunicorn_is_stalled_by_the_same_clients(tmp_path):
         server.wait_ready(timeout=180)
         # Both workers must be serving before the attack: a worker still loading the app when the 50 clients
         # connect takes none of them and then answers every probe (CI saw exactly that on a loaded machine).
-        deadline = time.monotonic() + 180
-        while log.read_text().count(" ready (app loaded") < 2 and time.monotonic() < deadline:
-            time.sleep(0.3)
-        assert log.read_text().count(" ready (app loaded") >= 2, log.read_text()[-2000:]
+        assert wait_workers_serving(log), log.read_text()[-2000:]
         stop = threading.Event()
         slow_clients("127.0.0.1", server.port, False, stop)
         time.sleep(3)
